@@ -1,0 +1,27 @@
+# The README's two commands: `make study` and `make test`. Both create/update .venv from requirements.txt.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+N_DROPOUT ?= 25
+
+.PHONY: venv study test export clean-nbs
+
+$(STAMP): requirements.txt setup.py settings.ini
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+study: $(STAMP)
+	mkdir -p figures/runs
+	$(BIN)/papermill -k python3 --cwd nbs/study nbs/study/01_predict.ipynb figures/runs/01_predict.ipynb -p n_dropout $(N_DROPOUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
+	$(BIN)/nbdev_test --n_workers 2
+
+export: $(STAMP)
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
