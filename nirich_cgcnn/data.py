@@ -7,8 +7,8 @@ __all__ = ['GRAPH_FORMAT', 'DataError', 'read_id_prop', 'numeric_labels', 'cif_c
            'default_cache_dir', 'save_graph', 'load_graph', 'folder_atom_table', 'load_graphs', 'CrystalDataset',
            'load_folder', 'from_structures', 'GraphBatch', 'collate', 'batches', 'random_split', 'group_split']
 
-# %% ../nbs/02_data.ipynb #5d826a99
-import csv, hashlib, json, os, tempfile, warnings
+# %% ../nbs/02_data.ipynb #1cd5094d
+import csv, hashlib, json, os, pickle, tempfile, warnings
 from dataclasses import dataclass, asdict
 from functools import lru_cache
 from pathlib import Path
@@ -22,11 +22,11 @@ from pymatgen.io.cif import CifFile
 from .graph import (CrystalGraph, GraphError, GraphSettings, atom_table_from_json, check_elements,
                                 default_atom_table, structure_graph)
 
-# %% ../nbs/02_data.ipynb #f471bb25
+# %% ../nbs/02_data.ipynb #88321a56
 class DataError(GraphError):
     "Bad input data; the message names the file and the problem."
 
-# %% ../nbs/02_data.ipynb #08b1b53d
+# %% ../nbs/02_data.ipynb #609151db
 def read_id_prop(data_dir): # folder holding `id_prop.csv`
     "Table of `id_prop.csv` with an `id` column (str) and one column per field; single-column files call it `target`."
     path = Path(data_dir) / 'id_prop.csv'
@@ -43,7 +43,7 @@ def read_id_prop(data_dir): # folder holding `id_prop.csv`
     if repeated: raise DataError(f"{path}: duplicate id(s) {repeated[:5]}; every structure needs its own id")
     return table
 
-# %% ../nbs/02_data.ipynb #42bf6eaf
+# %% ../nbs/02_data.ipynb #b4ed5757
 def numeric_labels(table:pd.DataFrame, # from `read_id_prop`
                    column:str, # property column
                    path): # the file, for error messages
@@ -56,7 +56,7 @@ def numeric_labels(table:pd.DataFrame, # from `read_id_prop`
         raise DataError(f"{path}: label '{table[column].iloc[i]}' of id {table['id'].iloc[i]} in column '{column}' is not a finite number ({len(bad)} bad row(s))")
     return values
 
-# %% ../nbs/02_data.ipynb #e552e699
+# %% ../nbs/02_data.ipynb #e8c07937
 def cif_cell_volume(text:str): # CIF text
     "Cell volume (Å³) from the first block's cell lengths and angles; NaN if they are missing or unreadable."
     try:
@@ -67,7 +67,7 @@ def cif_cell_volume(text:str): # CIF text
     ca, cb, cg = np.cos(np.radians([al, be, ga]))
     return a * b * c * np.sqrt(max(1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg, 0.0))
 
-# %% ../nbs/02_data.ipynb #ea4cfe91
+# %% ../nbs/02_data.ipynb #176132b0
 def read_cif(path): # a CIF file
     "The structure in a CIF file, or a `DataError` naming the file."
     path = Path(path)
@@ -83,8 +83,8 @@ def read_cif(path): # a CIF file
         if volume <= 1e-3: raise DataError(f"{path}: cell volume is {volume:.3g} Å^3 (cell lengths/angles describe a flat cell)") from None
         raise DataError(f"{path}: not a readable CIF ({type(e).__name__}: {e})") from None
 
-# %% ../nbs/02_data.ipynb #3d431095
-GRAPH_FORMAT = 1  # bump when the cached graph layout changes
+# %% ../nbs/02_data.ipynb #ed63dc82
+GRAPH_FORMAT = 2  # bump when the cached graph layout changes
 
 def graph_cache_key(content:bytes, # the CIF file's bytes
                     settings:GraphSettings): # graph settings
@@ -97,17 +97,17 @@ def default_cache_dir():
     return Path(os.environ.get('NIRICH_CACHE', Path.home() / '.cache' / 'nirich-cgcnn')) / 'graphs'
 
 def save_graph(graph:CrystalGraph, path:Path):
-    "Write one graph atomically (temporary file, then rename)."
+    "Write one graph's arrays atomically (temporary file, then rename)."
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp')
-    with os.fdopen(fd, 'wb') as f: np.savez(f, **{k: v.numpy() for k, v in vars(graph).items()})
+    with os.fdopen(fd, 'wb') as f: pickle.dump({k: v.numpy() for k, v in vars(graph).items()}, f, protocol=5)
     os.replace(tmp, path)
 
 def load_graph(path:Path):
     "Read one cached graph."
-    with np.load(path) as arrays: return CrystalGraph(**{k: torch.from_numpy(arrays[k]) for k in arrays.files})
+    with open(path, 'rb') as f: return CrystalGraph(**{k: torch.from_numpy(v) for k, v in pickle.load(f).items()})
 
-# %% ../nbs/02_data.ipynb #91aa9a24
+# %% ../nbs/02_data.ipynb #5a583a7a
 @lru_cache(1)
 def _default_atom_table(): return default_atom_table()
 
@@ -116,7 +116,7 @@ def folder_atom_table(data_dir):
     path = Path(data_dir) / 'atom_init.json'
     return atom_table_from_json(path) if path.is_file() else _default_atom_table()
 
-# %% ../nbs/02_data.ipynb #34fc4b97
+# %% ../nbs/02_data.ipynb #3fc7063d
 def load_graphs(paths:list, # CIF files
                 settings:GraphSettings=GraphSettings(), # graph settings
                 atom_table:torch.Tensor|None=None, # elements allowed (default table if None)
@@ -127,7 +127,7 @@ def load_graphs(paths:list, # CIF files
     graphs, new = [], {}
     for path in map(Path, paths):
         if not path.is_file(): raise DataError(f"{path}: no such CIF file")
-        entry = cache / f'{graph_cache_key(path.read_bytes(), settings)}.npz' if cache else None
+        entry = cache / f'{graph_cache_key(path.read_bytes(), settings)}.pkl' if cache else None
         if entry is not None and entry.is_file(): graph = load_graph(entry)
         else:
             try: graph = structure_graph(read_cif(path), settings, source=str(path))
@@ -139,7 +139,7 @@ def load_graphs(paths:list, # CIF files
     for entry, graph in new.items(): save_graph(graph, entry)  # only once every file has been read without error
     return graphs
 
-# %% ../nbs/02_data.ipynb #bcfddd2d
+# %% ../nbs/02_data.ipynb #7bf15558
 @dataclass
 class CrystalDataset(torch.utils.data.Dataset):
     "Crystal graphs with their ids, optional labels and groups (the parent a cell was derived from)."
@@ -158,7 +158,7 @@ class CrystalDataset(torch.utils.data.Dataset):
         return CrystalDataset([self.ids[i] for i in indices], pick(self.graphs),
                               None if self.targets is None else self.targets[list(indices)], pick(self.groups), self.property, self.classes)
 
-# %% ../nbs/02_data.ipynb #7c5ef43a
+# %% ../nbs/02_data.ipynb #6f489987
 def load_folder(data_dir, # CGCNN-format folder: `id_prop.csv` + `<id>.cif` (+ optional `atom_init.json`)
                 property:str|None=None, # column to label with; None: first column if `id_prop.csv` exists
                 task:str='regression', # 'regression' or 'classification'
@@ -189,7 +189,7 @@ def load_folder(data_dir, # CGCNN-format folder: `id_prop.csv` + `<id>.cif` (+ o
     groups = table[group_column].tolist() if group_column in table else None
     return CrystalDataset(table['id'].tolist(), graphs, targets, groups, property if labelled else None, classes)
 
-# %% ../nbs/02_data.ipynb #3bf9ad1e
+# %% ../nbs/02_data.ipynb #dd4df245
 def from_structures(structures:list, # pymatgen `Structure`s or ASE `Atoms`
                     ids:list|None=None, # ids (default '0', '1', …)
                     targets=None, # optional float labels
@@ -201,7 +201,7 @@ def from_structures(structures:list, # pymatgen `Structure`s or ASE `Atoms`
     for i, g in zip(ids, graphs): check_elements(g.atomic_numbers, _default_atom_table(), f'structure {i}')
     return CrystalDataset(ids, graphs, None if targets is None else torch.as_tensor(targets, dtype=torch.float32), groups)
 
-# %% ../nbs/02_data.ipynb #a0047274
+# %% ../nbs/02_data.ipynb #ee14d35d
 @dataclass
 class GraphBatch:
     "Several crystal graphs as one disconnected graph; atom and edge indices are offset per crystal."
@@ -228,7 +228,7 @@ def collate(graphs:list): # `CrystalGraph`s
                       torch.cat([g.dst for g in graphs]) + shift, torch.cat([g.images for g in graphs]),
                       torch.repeat_interleave(crystals, n_atoms), torch.repeat_interleave(crystals, n_edges))
 
-# %% ../nbs/02_data.ipynb #66c682c3
+# %% ../nbs/02_data.ipynb #d4b51ceb
 def batches(dataset:CrystalDataset, # the data
             batch_size:int=64, # crystals per batch
             shuffle:bool=False, # shuffle each pass
@@ -238,7 +238,7 @@ def batches(dataset:CrystalDataset, # the data
     for chunk in order.split(batch_size):
         yield chunk, collate([dataset.graphs[i] for i in chunk])
 
-# %% ../nbs/02_data.ipynb #dbb7e09a
+# %% ../nbs/02_data.ipynb #ea9d6451
 def random_split(n:int, # number of structures
                  fractions=(0.8, 0.1, 0.1), # train, validation, test
                  seed:int=0): # random seed

@@ -7,7 +7,7 @@ __all__ = ['MAX_Z', 'GraphError', 'GraphSettings', 'to_structure', 'nearest_per_
            'structure_graph', 'edge_vectors', 'graph_distances', 'edge_signature', 'gaussian_basis', 'element_features',
            'default_atom_table', 'atom_table_from_json', 'check_elements']
 
-# %% ../nbs/01_graph.ipynb #dd95428d
+# %% ../nbs/01_graph.ipynb #ac4a9958
 import warnings
 from dataclasses import dataclass
 
@@ -16,11 +16,11 @@ import torch
 from pymatgen.core import Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-# %% ../nbs/01_graph.ipynb #f846d9db
+# %% ../nbs/01_graph.ipynb #ee7c5e4a
 class GraphError(ValueError):
     "A structure that cannot become a crystal graph; the message names the source and the problem."
 
-# %% ../nbs/01_graph.ipynb #8c527cb8
+# %% ../nbs/01_graph.ipynb #4d71e244
 @dataclass(frozen=True)
 class GraphSettings:
     "How a structure becomes a graph; stored in every checkpoint so a model always sees the graphs it was trained on."
@@ -28,7 +28,7 @@ class GraphSettings:
     max_neighbors: int = 12  # keep at most this many nearest neighbours per atom
     gaussian_step: float = 0.2  # spacing and width of the Gaussian distance basis, Å
 
-# %% ../nbs/01_graph.ipynb #cc4d3c41
+# %% ../nbs/01_graph.ipynb #e8b00fbc
 def to_structure(obj, # pymatgen `Structure` or ASE `Atoms`
                  source:str='<memory>'): # where it came from, for error messages
     "A pymatgen `Structure` with a finite, positive-volume cell."
@@ -42,7 +42,7 @@ def to_structure(obj, # pymatgen `Structure` or ASE `Atoms`
     if not obj.is_ordered: raise GraphError(f"{source}: structure has partial occupancies; order it first (e.g. pymatgen OrderDisorderedStructureTransformation)")
     return obj
 
-# %% ../nbs/01_graph.ipynb #6f495ba0
+# %% ../nbs/01_graph.ipynb #b0b5cc1f
 def nearest_per_atom(centers:np.ndarray, # centre atom of each candidate pair
                      distances:np.ndarray, # pair distances, Å
                      neighbors:np.ndarray, # neighbour atom of each pair (tie-break)
@@ -53,12 +53,17 @@ def nearest_per_atom(centers:np.ndarray, # centre atom of each candidate pair
     rank = np.arange(len(order)) - np.searchsorted(grouped, grouped, side='left')
     return order[rank < k]
 
-# %% ../nbs/01_graph.ipynb #1600ddf0
+# %% ../nbs/01_graph.ipynb #dbee7fe4
 def neighbor_edges(structure:Structure, # checked structure (see `to_structure`)
                    settings:GraphSettings=GraphSettings(), # cutoff and neighbour count
                    source:str='<memory>'): # where it came from, for error messages
     "Edge arrays `src`, `dst`, `images` (int) and `distances` (Å) of the nearest neighbours of every atom."
-    centers, neighbors, images, distances = structure.get_neighbor_list(r=settings.cutoff, exclude_self=True)
+    n, k = len(structure), settings.max_neighbors
+    radius = min(settings.cutoff, (6 * k * structure.volume / (4 * np.pi * n)) ** (1 / 3))  # sphere holding ~2k atoms
+    while True:  # the k nearest within a smaller radius are the k nearest within the cutoff: search small first
+        centers, neighbors, images, distances = structure.get_neighbor_list(r=radius, exclude_self=True)
+        if radius >= settings.cutoff or np.bincount(centers, minlength=n).min() >= k: break
+        radius = min(settings.cutoff, 1.5 * radius)
     keep = nearest_per_atom(centers, distances, neighbors, settings.max_neighbors)
     src, dst = centers[keep].astype(np.int64), neighbors[keep].astype(np.int64)
     isolated = np.flatnonzero(np.bincount(src, minlength=len(structure)) == 0)
@@ -68,7 +73,7 @@ def neighbor_edges(structure:Structure, # checked structure (see `to_structure`)
                          f"({len(isolated)} isolated atom(s)); check the cell or raise the cutoff")
     return src, dst, np.rint(images[keep]).astype(np.int64), distances[keep]
 
-# %% ../nbs/01_graph.ipynb #077441a6
+# %% ../nbs/01_graph.ipynb #9ed98d3e
 @dataclass
 class CrystalGraph:
     "Crystal graph of one structure; geometry stays in positions, cell and images so distances can be differentiated."
@@ -82,7 +87,7 @@ class CrystalGraph:
     @property
     def n_atoms(self): return len(self.atomic_numbers)
 
-# %% ../nbs/01_graph.ipynb #337b5cce
+# %% ../nbs/01_graph.ipynb #c8fce3cd
 def structure_graph(obj, # pymatgen `Structure` or ASE `Atoms`
                     settings:GraphSettings=GraphSettings(), # cutoff and neighbour count
                     source:str='<memory>'): # where it came from, for error messages
@@ -95,7 +100,7 @@ def structure_graph(obj, # pymatgen `Structure` or ASE `Atoms`
                         src=torch.from_numpy(src), dst=torch.from_numpy(dst),
                         images=torch.from_numpy(images).float())
 
-# %% ../nbs/01_graph.ipynb #0c27a772
+# %% ../nbs/01_graph.ipynb #01abf305
 def edge_vectors(positions:torch.Tensor, # [n_atoms, 3] Cartesian positions, Å
                  cells:torch.Tensor, # [n_crystals, 3, 3] lattice vectors as rows, Å
                  src:torch.Tensor, # [n_edges] centre atoms
@@ -105,27 +110,27 @@ def edge_vectors(positions:torch.Tensor, # [n_atoms, 3] Cartesian positions, Å
     "Vectors from centre to neighbour image, differentiable in positions and cells, Å."
     return positions[dst] - positions[src] + torch.einsum('ei,eij->ej', images, cells[edge_crystal])
 
-# %% ../nbs/01_graph.ipynb #92e9ff6e
+# %% ../nbs/01_graph.ipynb #a594c2dc
 def graph_distances(graph:CrystalGraph): # one crystal graph
     "Edge lengths of one graph, Å."
     edge_crystal = torch.zeros_like(graph.src)
     return edge_vectors(graph.positions, graph.cell[None], graph.src, graph.dst, graph.images, edge_crystal).norm(dim=-1)
 
-# %% ../nbs/01_graph.ipynb #fac23d30
+# %% ../nbs/01_graph.ipynb #4aa4b366
 def edge_signature(graph:CrystalGraph): # one crystal graph
     "Sorted (centre Z, neighbour Z, distance rounded to 1e-3 Å) rows: a permutation-free fingerprint of the graph."
     z = graph.atomic_numbers
     rows = torch.stack([z[graph.src].float(), z[graph.dst].float(), graph_distances(graph).detach().round(decimals=3)], 1)
     return np.array(sorted(map(tuple, rows.tolist())))
 
-# %% ../nbs/01_graph.ipynb #db1d13c8
+# %% ../nbs/01_graph.ipynb #459b2e33
 def gaussian_basis(distances:torch.Tensor, # [n_edges] distances, Å
                    settings:GraphSettings=GraphSettings()): # cutoff and Gaussian step
     "Gaussian expansion exp(-(d - μ_k)²/step²) on centres μ_k = 0, step, …, cutoff (as in CGCNN)."
     centres = torch.arange(0, settings.cutoff + settings.gaussian_step / 2, settings.gaussian_step, dtype=distances.dtype, device=distances.device)
     return torch.exp(-(distances[:, None] - centres) ** 2 / settings.gaussian_step ** 2)
 
-# %% ../nbs/01_graph.ipynb #b22ec337
+# %% ../nbs/01_graph.ipynb #9af2ec5c
 MAX_Z = 94  # elements H..Pu have features
 
 _BINS = {  # property: (low, high, log-spaced?)
@@ -153,7 +158,7 @@ def _binned(value:float, low:float, high:float, log:bool, n:int=10):
     if log: value, low, high = np.log(max(value, 1e-9)), np.log(low), np.log(high)
     return _one_hot(int(np.clip((value - low) / (high - low) * n, 0, n - 1)), n)
 
-# %% ../nbs/01_graph.ipynb #bb3123ba
+# %% ../nbs/01_graph.ipynb #579d3145
 def element_features(z:int): # atomic number, 1..MAX_Z
     "CGCNN-style one-hot encoding (91 features) of one element."
     el = Element.from_Z(z)
@@ -163,7 +168,7 @@ def element_features(z:int): # atomic number, 1..MAX_Z
     parts += [_binned(_element_property(el, name), *spec) for name, spec in _BINS.items()]
     return np.concatenate(parts)
 
-# %% ../nbs/01_graph.ipynb #bd4daa2e
+# %% ../nbs/01_graph.ipynb #57a1e0b5
 def default_atom_table():
     "Feature table [MAX_Z + 1, 91]; row Z holds element Z's features, row 0 is unused."
     return torch.tensor(np.stack([np.zeros(91, np.float32)] + [element_features(z) for z in range(1, MAX_Z + 1)]))
@@ -176,7 +181,7 @@ def atom_table_from_json(path): # an original CGCNN `atom_init.json` ({"Z": [fea
     for z, v in table.items(): out[z] = torch.tensor(v, dtype=torch.float32)
     return out
 
-# %% ../nbs/01_graph.ipynb #5656affd
+# %% ../nbs/01_graph.ipynb #4cbc4e4d
 def check_elements(atomic_numbers:torch.Tensor, # [n_atoms] atomic numbers of one structure
                    atom_table:torch.Tensor, # feature table the model uses
                    source:str='<memory>'): # where it came from, for error messages

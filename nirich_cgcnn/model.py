@@ -6,7 +6,7 @@
 __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'mean_pool', 'CGCNN', 'mc_dropout', 'dataset_outputs',
            'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #6b570146
+# %% ../nbs/03_model.ipynb #d7e2f5e4
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +19,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #d21107b6
+# %% ../nbs/03_model.ipynb #5a75e70e
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -37,20 +37,24 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #2dda6926
+# %% ../nbs/03_model.ipynb #88631164
 class GatedConv(nn.Module):
-    "CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij."
+    """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
+    The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
+    applied once per atom rather than once per edge (same result, about 4× fewer operations)."""
     def __init__(self, atom_dim:int, edge_dim:int):
         super().__init__()
         self.linear = nn.Linear(2 * atom_dim + edge_dim, 2 * atom_dim)
         self.norm_edges, self.norm_atoms = nn.BatchNorm1d(2 * atom_dim), nn.BatchNorm1d(atom_dim)
 
     def forward(self, h, edge_features, src, dst):
-        gate, core = self.norm_edges(self.linear(torch.cat([h[src], h[dst], edge_features], 1))).chunk(2, dim=1)
+        w_centre, w_neighbour, w_edge = self.linear.weight.split([h.shape[1], h.shape[1], edge_features.shape[1]], dim=1)
+        z = F.linear(edge_features, w_edge, self.linear.bias).add_((h @ w_centre.T)[src]).add_((h @ w_neighbour.T)[dst])
+        gate, core = self.norm_edges(z).chunk(2, dim=1)
         summed = torch.zeros_like(h).index_add(0, src, torch.sigmoid(gate) * F.softplus(core))
         return F.softplus(h + self.norm_atoms(summed))
 
-# %% ../nbs/03_model.ipynb #0d10936b
+# %% ../nbs/03_model.ipynb #7daa56de
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -58,7 +62,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #31a8f1ae
+# %% ../nbs/03_model.ipynb #3b76ae0b
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -94,7 +98,7 @@ class CGCNN(nn.Module):
         if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #8d26fdcc
+# %% ../nbs/03_model.ipynb #22ac446f
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -106,7 +110,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #57fb39cc
+# %% ../nbs/03_model.ipynb #1bf7d55f
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -115,7 +119,7 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     "Raw outputs for a whole dataset: [n, n_outputs], or [n_samples, n, n_outputs]."
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #3bbab56d
+# %% ../nbs/03_model.ipynb #b7a4040b
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -129,7 +133,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #3171231a
+# %% ../nbs/03_model.ipynb #8d3345a7
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -152,7 +156,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #9951d222
+# %% ../nbs/03_model.ipynb #1d9ed685
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package

@@ -33,7 +33,7 @@ def test_bad_input_gives_one_clear_error(case, isolated_cache):
         load_folder(CORPUS / case)
     message = str(error.value)
     assert file in message and problem in message, message
-    assert not isolated_cache.exists() or not any(isolated_cache.rglob('*.npz'))
+    assert not isolated_cache.exists() or not any(isolated_cache.rglob('*.pkl'))
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):

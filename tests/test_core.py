@@ -15,7 +15,7 @@ from nirich_cgcnn.train import train, validation_error
 def test_graph_cache_reload_is_identical_and_fast(tiny, isolated_cache):
     start = time.perf_counter(); first = load_folder(tiny, 'volume_per_atom'); first_s = time.perf_counter() - start
     start = time.perf_counter(); again = load_folder(tiny, 'volume_per_atom'); again_s = time.perf_counter() - start
-    assert len(list(isolated_cache.rglob('*.npz'))) == 16
+    assert len(list(isolated_cache.rglob('*.pkl'))) == 16
     for a, b in zip(first.graphs, again.graphs):
         assert torch.equal(a.src, b.src) and torch.equal(a.images, b.images) and torch.equal(a.positions, b.positions)
     assert again_s < first_s / 3
