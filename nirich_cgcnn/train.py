@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset', 'train', 'main']
 
-# %% ../nbs/04_train.ipynb #99769446
+# %% ../nbs/04_train.ipynb #85823ddf
 import argparse, copy, random, sys
 
 import numpy as np
@@ -15,14 +15,14 @@ from tqdm.auto import tqdm
 
 from .data import CrystalDataset, batches, group_split, load_folder, random_split
 from .graph import GraphError, GraphSettings
-from .model import CGCNN, ModelConfig, dataset_outputs, save_checkpoint
+from .model import CGCNN, ModelConfig, dataset_outputs, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #63073a5f
+# %% ../nbs/04_train.ipynb #be11a091
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #5ceb63a6
+# %% ../nbs/04_train.ipynb #6214d7aa
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -33,7 +33,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #b8346575
+# %% ../nbs/04_train.ipynb #20a37502
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -42,7 +42,7 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #c3dff4b6
+# %% ../nbs/04_train.ipynb #be7090ed
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
@@ -56,6 +56,7 @@ def fit(model:CGCNN, # model to train in place
         seed:int=0, # shuffling seed
         progress:bool=True): # show a tqdm bar
     "Train with early stopping; keeps the weights of the best validation epoch. Returns the history."
+    reuse_freed_memory()
     regression = model.config.task == 'regression'
     warmup_epochs = epochs // 5 if warmup_epochs is None else warmup_epochs
     targets = (train_set.targets - model.meta['target_mean']) / model.meta['target_std'] if regression else train_set.targets
@@ -80,7 +81,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #f2d79963
+# %% ../nbs/04_train.ipynb #a11dd48b
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -89,7 +90,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #ad6ae63a
+# %% ../nbs/04_train.ipynb #4ad193ea
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -115,7 +116,7 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #216cbd24
+# %% ../nbs/04_train.ipynb #65247442
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -144,6 +145,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #3d379d2e
+# %% ../nbs/04_train.ipynb #81d7d45d
 #| eval: false
 if __name__ == '__main__': main()
