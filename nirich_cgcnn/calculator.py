@@ -4,15 +4,16 @@
 
 # %% auto #0
 __all__ = ['POTENTIAL_GRAPH', 'GPA_PER_EV_A3', 'potential_config', 'crystal_sum', 'atom_energies', 'energy_forces_stress',
-           'Frames', 'frames_from_atoms', 'fit_atom_references', 'potential_loss', 'fit_potential', 'train_potential',
-           'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md', 'energy_drift', 'relax_main',
-           'md_main']
+           'Frames', 'frames_from_atoms', 'dataset_frames', 'fit_atom_references', 'potential_loss', 'fit_potential',
+           'train_potential', 'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md', 'energy_drift',
+           'relax_main', 'md_main']
 
-# %% ../nbs/10_calculator.ipynb #5b76a456
+# %% ../nbs/10_calculator.ipynb #96dd56a6
 import argparse, copy, dataclasses, sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from ase.calculators.calculator import Calculator, all_changes
@@ -21,17 +22,18 @@ from tqdm.auto import tqdm
 
 from .data import GraphBatch, collate, group_split
 from .graph import MAX_Z, GraphError, GraphSettings, structure_graph
+from .oracle import read_frames
 from .model import CGCNN, ModelConfig, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
 from .train import seed_everything
 
-# %% ../nbs/10_calculator.ipynb #31ff3759
+# %% ../nbs/10_calculator.ipynb #8e8a735d
 POTENTIAL_GRAPH = GraphSettings(cutoff=5.0, max_neighbors=256, gaussian_step=0.2)  # all neighbours within 5 Å
 
 def potential_config(**kwargs): # `ModelConfig` fields to change
     "Architecture of a potential: smooth cutoff envelope, every neighbour within 5 Å."
     return ModelConfig(**{'envelope': True, 'graph': POTENTIAL_GRAPH, 'dropout': 0.05, **kwargs})
 
-# %% ../nbs/10_calculator.ipynb #c01e5ae0
+# %% ../nbs/10_calculator.ipynb #a3f73f5f
 def crystal_sum(x:torch.Tensor, # [..., n_atoms] per-atom values
                 atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
                 n_crystals:int): # number of crystals
@@ -47,7 +49,7 @@ def atom_energies(model:CGCNN, # potential
     reference = torch.as_tensor(model.meta['atom_ref'], dtype=h.dtype)[batch.atomic_numbers]
     return model.atom_outputs(h)[..., 0] * model.meta['target_std'] + reference
 
-# %% ../nbs/10_calculator.ipynb #5a1059aa
+# %% ../nbs/10_calculator.ipynb #b4ecc079
 def energy_forces_stress(model:CGCNN, # potential
                          batch:GraphBatch, # structures
                          create_graph:bool=False): # keep the graph of the derivatives (training on forces)
@@ -63,7 +65,7 @@ def energy_forces_stress(model:CGCNN, # potential
     volume = torch.linalg.det(batch.cells).abs()
     return energy, -d_positions, d_strain / volume[:, None, None]
 
-# %% ../nbs/10_calculator.ipynb #6a214f65
+# %% ../nbs/10_calculator.ipynb #d8b248a7
 @dataclasses.dataclass
 class Frames:
     "Labelled frames for a potential: graphs with total energies, forces and stresses."
@@ -90,7 +92,19 @@ def frames_from_atoms(frames:list, # ASE `Atoms` with energy, forces and stress 
                   torch.tensor(np.array([voigt_6_to_full_3x3_stress(a.get_stress()) for a in frames]), dtype=torch.float32),
                   list(range(len(frames))) if groups is None else list(groups))
 
-# %% ../nbs/10_calculator.ipynb #1d7c7bb6
+# %% ../nbs/10_calculator.ipynb #93f99d46
+def dataset_frames(folder='data/nirich', # dataset folder with `labels.csv` and `frames/<id>.extxyz.gz`
+                   settings:GraphSettings=POTENTIAL_GRAPH): # graph settings of the potential
+    "`Frames` of every labelled structure in `labels.csv`, grouped by the structure's parent host."
+    folder = Path(folder)
+    labels = pd.read_csv(folder / 'labels.csv')
+    atoms, groups = [], []
+    for sid, group in zip(labels['id'], labels['group']):
+        frames = read_frames(folder / 'frames' / f'{sid}.extxyz.gz')
+        atoms += frames; groups += [group] * len(frames)
+    return frames_from_atoms(atoms, groups, settings)
+
+# %% ../nbs/10_calculator.ipynb #96930916
 def fit_atom_references(frames:Frames): # training frames
     "Per-element energies (eV, indexed by Z) that best fit the total energies by least squares."
     counts = np.stack([np.bincount(g.atomic_numbers.numpy(), minlength=MAX_Z + 1) for g in frames.graphs]).astype(float)
@@ -99,7 +113,7 @@ def fit_atom_references(frames:Frames): # training frames
     reference[present] = np.linalg.lstsq(counts[:, present], frames.energy.numpy(), rcond=None)[0]
     return reference
 
-# %% ../nbs/10_calculator.ipynb #61ca0b6b
+# %% ../nbs/10_calculator.ipynb #6ef0d66f
 GPA_PER_EV_A3 = 160.21766  # 1 eV/Å³ in GPa
 
 def potential_loss(model:CGCNN, # potential in training mode
@@ -116,7 +130,7 @@ def potential_loss(model:CGCNN, # potential in training mode
     loss = weights[0] * e_err.pow(2).mean() + weights[1] * f_err.pow(2).mean() + weights[2] * s_err.pow(2).mean()
     return loss, (e_err.abs().mean().item(), f_err.abs().mean().item(), s_err.abs().mean().item())
 
-# %% ../nbs/10_calculator.ipynb #fd67a045
+# %% ../nbs/10_calculator.ipynb #26ba67f3
 def fit_potential(model:CGCNN, # potential to train in place
                   train_set:Frames, # training frames
                   val_set:Frames, # validation frames (early stopping on force MAE + energy MAE)
@@ -149,7 +163,7 @@ def fit_potential(model:CGCNN, # potential to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/10_calculator.ipynb #5165e894
+# %% ../nbs/10_calculator.ipynb #d625d594
 def train_potential(frames:Frames, # labelled frames (with groups = parent structures)
                     config:ModelConfig|None=None, # architecture (default `potential_config()`)
                     seed:int=0, # seed of weights, split and shuffling
@@ -173,7 +187,7 @@ def train_potential(frames:Frames, # labelled frames (with groups = parent struc
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/10_calculator.ipynb #c66df6c2
+# %% ../nbs/10_calculator.ipynb #fb3969c4
 class NiRichCalculator(Calculator):
     "ASE calculator of a CGCNN potential: energy, free_energy, forces, stress; `energy_sigma` from MC dropout if `n_dropout`."
     implemented_properties = ['energy', 'free_energy', 'forces', 'stress']
@@ -204,7 +218,7 @@ class NiRichCalculator(Calculator):
                 samples = crystal_sum(atom_energies(self.model, batch, self.n_dropout), batch.atom_crystal, 1)
             self.results['energy_sigma'] = samples.std(0, unbiased=False).item()
 
-# %% ../nbs/10_calculator.ipynb #e04c62c6
+# %% ../nbs/10_calculator.ipynb #a6131b99
 def atoms_symbol(z:int): # atomic number
     "Chemical symbol of `z`."
     from ase.data import chemical_symbols
@@ -218,7 +232,7 @@ def atoms_batch(atoms, # ASE atoms
     return dataclasses.replace(batch, positions=torch.tensor(atoms.positions, dtype=dtype),
                                cells=torch.tensor(atoms.cell.array, dtype=dtype)[None], images=batch.images.to(dtype))
 
-# %% ../nbs/10_calculator.ipynb #0771cb93
+# %% ../nbs/10_calculator.ipynb #3aa1b774
 def relax(atoms, # ASE atoms with a calculator attached
           fmax:float=0.05, # force convergence, eV/Å (stress scaled by the cell filter)
           steps:int=500, # step cap
@@ -231,7 +245,7 @@ def relax(atoms, # ASE atoms with a calculator attached
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     return converged, optimizer.get_number_of_steps()
 
-# %% ../nbs/10_calculator.ipynb #9462d2e4
+# %% ../nbs/10_calculator.ipynb #8b646b63
 def run_md(atoms, # ASE atoms with a calculator attached
            temperature:float=300.0, # K: initial Maxwell–Boltzmann velocities and the Langevin bath
            steps:int=1000, # MD steps
@@ -264,7 +278,7 @@ def energy_drift(log:list): # from `run_md`
     time = np.array([row['time_fs'] for row in log]) / 1000
     return float(np.polyfit(time, [row['etot'] for row in log], 1)[0] * 1000)
 
-# %% ../nbs/10_calculator.ipynb #9fbd840e
+# %% ../nbs/10_calculator.ipynb #3b50e857
 def _load_atoms(path):
     "Atoms from a structure file, with a clear error."
     from ase.io import read
@@ -301,7 +315,6 @@ def md_main(argv=None):
         atoms.calc = NiRichCalculator(args.checkpoint, dtype=torch.float64 if args.ensemble == 'nve' else torch.float32)
         log = run_md(atoms, args.temperature, args.steps, args.timestep, args.ensemble, args.traj)
     except GraphError as e: sys.exit(f'nirich-md: error: {e}')
-    import pandas as pd
     pd.DataFrame(log).to_csv(args.log, index=False)
     print(f'{args.steps} steps ({args.steps * args.timestep / 1000:.2f} ps, {args.ensemble}): mean T = {np.mean([r["temperature"] for r in log]):.0f} K, '
           f'total-energy drift {energy_drift(log):.3f} meV/atom/ps; wrote {args.traj}, {args.log}')
