@@ -7,7 +7,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'cosin
            'reuse_freed_memory', 'dataset_outputs', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
            'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #806f9917
+# %% ../nbs/03_model.ipynb #03326b48
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,7 +21,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #e02fde5f
+# %% ../nbs/03_model.ipynb #3f028ba0
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -40,7 +40,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #f2d9e8d2
+# %% ../nbs/03_model.ipynb #1871da5d
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -67,13 +67,13 @@ class GatedConv(nn.Module):
         summed = torch.zeros_like(h).index_add_(0, src, messages)  # in place: several times faster on CPU
         return F.softplus(h + self.norm_atoms(summed))
 
-# %% ../nbs/03_model.ipynb #d332292a
+# %% ../nbs/03_model.ipynb #56e12d03
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #277a399b
+# %% ../nbs/03_model.ipynb #588b0e62
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -81,7 +81,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #107c979a
+# %% ../nbs/03_model.ipynb #bdc8b422
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -99,14 +99,21 @@ class CGCNN(nn.Module):
         hidden = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.Softplus(), nn.Dropout(config.dropout))]
         self.head = nn.Sequential(*hidden, nn.Linear(widths[-1], config.n_outputs))
 
+    def inputs(self, batch:GraphBatch):
+        "Atom features, Gaussian edge features and edge weights (None without the envelope) of a batch."
+        distances = edge_vectors(batch.positions, batch.cells, batch.src, batch.dst, batch.images, batch.edge_crystal).norm(dim=-1)
+        weight = cosine_cutoff(distances, self.config.graph.cutoff) if self.config.envelope else None
+        return self.atom_table[batch.atomic_numbers], gaussian_basis(distances, self.config.graph), weight
+
+    def trunk(self, atom_features, edge_features, edge_weight, src, dst):
+        "Atom embeddings [n_atoms, atom_fea_len] from explicit inputs (see `inputs`)."
+        h = self.embed(atom_features)
+        for conv in self.convs: h = conv(h, edge_features, src, dst, edge_weight)
+        return h
+
     def atom_embeddings(self, batch:GraphBatch):
         "Atom embeddings after the convolutions, [n_atoms, atom_fea_len]; differentiable in positions and cells."
-        distances = edge_vectors(batch.positions, batch.cells, batch.src, batch.dst, batch.images, batch.edge_crystal).norm(dim=-1)
-        edges = gaussian_basis(distances, self.config.graph)
-        weight = cosine_cutoff(distances, self.config.graph.cutoff) if self.config.envelope else None
-        h = self.embed(self.atom_table[batch.atomic_numbers])
-        for conv in self.convs: h = conv(h, edges, batch.src, batch.dst, weight)
-        return h
+        return self.trunk(*self.inputs(batch), batch.src, batch.dst)
 
     def atom_outputs(self, h:torch.Tensor): # [..., n_atoms, atom_fea_len] embeddings
         "Per-atom outputs (normalised units) whose crystal mean is the prediction."
@@ -118,7 +125,7 @@ class CGCNN(nn.Module):
         if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #7884db8b
+# %% ../nbs/03_model.ipynb #7cacf50e
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -130,7 +137,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #208b7174
+# %% ../nbs/03_model.ipynb #75144c17
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -140,7 +147,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #809175ef
+# %% ../nbs/03_model.ipynb #f3bb9e02
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -150,7 +157,7 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #d0305ab0
+# %% ../nbs/03_model.ipynb #0383daf5
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -164,7 +171,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #40861283
+# %% ../nbs/03_model.ipynb #894dbd86
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -187,7 +194,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #2dfae4a1
+# %% ../nbs/03_model.ipynb #0092f5e8
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
