@@ -7,7 +7,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segme
            'cosine_cutoff', 'mean_pool', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
            'multiscale_config', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #675fd194
+# %% ../nbs/03_model.ipynb #6dc7bd0c
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,7 +21,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #64d95820
+# %% ../nbs/03_model.ipynb #c1338a8a
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -43,7 +43,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #229b6670
+# %% ../nbs/03_model.ipynb #f80aa3c2
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -81,7 +81,7 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #6a98420c
+# %% ../nbs/03_model.ipynb #87dc9951
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -94,7 +94,7 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #a8cc8b4a
+# %% ../nbs/03_model.ipynb #abf3482d
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -110,13 +110,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #52f8ec40
+# %% ../nbs/03_model.ipynb #1a3c78fe
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #bbdc112f
+# %% ../nbs/03_model.ipynb #c1ea7bf8
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -124,7 +124,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #4d312013
+# %% ../nbs/03_model.ipynb #039b767e
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -170,7 +170,7 @@ class CGCNN(nn.Module):
         if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #44110805
+# %% ../nbs/03_model.ipynb #5dfaf79e
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -182,7 +182,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #e262a79f
+# %% ../nbs/03_model.ipynb #08ee74a5
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -192,7 +192,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #19829ef3
+# %% ../nbs/03_model.ipynb #2f976cbf
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -202,12 +202,12 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #665c0885
+# %% ../nbs/03_model.ipynb #2e7d6e4b
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #9d856d19
+# %% ../nbs/03_model.ipynb #3bf44880
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -221,7 +221,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #dd018c9b
+# %% ../nbs/03_model.ipynb #4e616c31
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -244,7 +244,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #1bbf8212
+# %% ../nbs/03_model.ipynb #e8a71187
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
