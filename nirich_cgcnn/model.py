@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank', 'MultiScaleConv',
            'cosine_cutoff', 'mean_pool', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
-           'multiscale_config', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
+           'multiscale_config', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #6dc7bd0c
+# %% ../nbs/03_model.ipynb #f12f9bb3
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +22,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #c1338a8a
+# %% ../nbs/03_model.ipynb #4dde600f
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -32,6 +33,7 @@ class ModelConfig:
     h_fea_len: int = 128  # hidden width of the head
     n_h: int = 1  # hidden layers of the head
     dropout: float = 0.1  # dropout on the readout embeddings and in the head (MC dropout)
+    batch_norm: bool = True  # batch norm in the convolutions (off for potentials: forces then never depend on other structures in a batch)
     envelope: bool = False  # weight messages by a cosine cutoff so the output is smooth as atoms cross the cutoff (potentials)
     attention: bool = False  # attention-weighted neighbour aggregation (weights sum to 1 per atom)
     multiscale: bool = False  # separate filters for the nearest `short_neighbors` and the farther neighbours, fused per atom
@@ -43,23 +45,24 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #f80aa3c2
+# %% ../nbs/03_model.ipynb #7dcfd9d4
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
     applied once per atom rather than once per edge (same result, about 4× fewer operations). With `attention`, each
     message is weighted by α_ij = softmax_j(leaky_relu(z_ij · a)) over the neighbours j of i (kept in `attention_weights`)."""
-    def __init__(self, atom_dim:int, edge_dim:int, attention:bool=False):
+    def __init__(self, atom_dim:int, edge_dim:int, attention:bool=False, batch_norm:bool=True):
         super().__init__()
         self.linear = nn.Linear(2 * atom_dim + edge_dim, 2 * atom_dim)
-        self.norm_edges, self.norm_atoms = nn.BatchNorm1d(2 * atom_dim), nn.BatchNorm1d(atom_dim)
+        norm = nn.BatchNorm1d if batch_norm else (lambda n: nn.Identity())
+        self.norm_edges, self.norm_atoms = norm(2 * atom_dim), norm(atom_dim)
         self.score = nn.Linear(2 * atom_dim, 1) if attention else None
         self.attention_weights = None
 
     def edge_weights(self):
         "Weight and bias of linear map and edge batch norm together; in eval mode the norm is folded into the map."
         weight, bias, norm = self.linear.weight, self.linear.bias, self.norm_edges
-        if self.training: return weight, bias
+        if self.training or isinstance(norm, nn.Identity): return weight, bias
         scale = norm.weight / (norm.running_var + norm.eps).sqrt()
         return weight * scale[:, None], (bias - norm.running_mean) * scale + norm.bias
 
@@ -81,7 +84,7 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #87dc9951
+# %% ../nbs/03_model.ipynb #e337ec4c
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -94,14 +97,14 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #abf3482d
+# %% ../nbs/03_model.ipynb #d75d24d6
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
-    def __init__(self, atom_dim:int, edge_dim:int, short_neighbors:int=12, attention:bool=False):
+    def __init__(self, atom_dim:int, edge_dim:int, short_neighbors:int=12, attention:bool=False, batch_norm:bool=True):
         super().__init__()
         self.short_neighbors = short_neighbors
-        self.short, self.long = GatedConv(atom_dim, edge_dim, attention), GatedConv(atom_dim, edge_dim, attention)
+        self.short, self.long = (GatedConv(atom_dim, edge_dim, attention, batch_norm) for _ in range(2))
 
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         near = edge_rank(src) < self.short_neighbors
@@ -110,13 +113,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #1a3c78fe
+# %% ../nbs/03_model.ipynb #5e48a6e9
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #c1ea7bf8
+# %% ../nbs/03_model.ipynb #a22b7bf8
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -124,7 +127,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #039b767e
+# %% ../nbs/03_model.ipynb #b397bebd
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -136,8 +139,8 @@ class CGCNN(nn.Module):
         self.register_buffer('atom_table', default_atom_table() if atom_table is None else atom_table)
         n_edge = len(gaussian_basis(torch.zeros(1), config.graph)[0])
         self.embed = nn.Linear(self.atom_table.shape[1], config.atom_fea_len)
-        conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, config.attention)) if config.multiscale else \
-               (lambda: GatedConv(config.atom_fea_len, n_edge, config.attention))
+        conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, config.attention, config.batch_norm)) if config.multiscale else \
+               (lambda: GatedConv(config.atom_fea_len, n_edge, config.attention, config.batch_norm))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
         self.dropout = nn.Dropout(config.dropout)
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
@@ -170,7 +173,7 @@ class CGCNN(nn.Module):
         if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #5dfaf79e
+# %% ../nbs/03_model.ipynb #4adbae23
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -182,7 +185,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #08ee74a5
+# %% ../nbs/03_model.ipynb #962f967e
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -192,7 +195,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #2f976cbf
+# %% ../nbs/03_model.ipynb #71e5d933
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -202,12 +205,20 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #2e7d6e4b
+# %% ../nbs/03_model.ipynb #8cbb2f28
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #3bf44880
+# %% ../nbs/03_model.ipynb #9a6dc11d
+def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
+    "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
+    if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [plain(v) for v in x]
+    if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
+    return x
+
+# %% ../nbs/03_model.ipynb #3c0d28f6
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -216,12 +227,12 @@ def save_checkpoint(model:CGCNN, # trained model
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {'format': CHECKPOINT_FORMAT, 'package_version': nirich_cgcnn.__version__,
-               'config': asdict(model.config), 'meta': model.meta, 'state_dict': model.state_dict()}
+               'config': asdict(model.config), 'meta': plain(model.meta), 'state_dict': model.state_dict()}
     tmp = path.with_name(path.name + '.tmp')
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #4e616c31
+# %% ../nbs/03_model.ipynb #52642c3d
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -244,7 +255,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #e8a71187
+# %% ../nbs/03_model.ipynb #0d116310
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
