@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank', 'MultiScaleConv',
-           'cosine_cutoff', 'mean_pool', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
+           'cosine_cutoff', 'mean_pool', 'repeat_batch', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
            'multiscale_config', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #f12f9bb3
+# %% ../nbs/03_model.ipynb #46c0ecb6
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,7 +22,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #4dde600f
+# %% ../nbs/03_model.ipynb #c53bd9c2
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -33,6 +33,7 @@ class ModelConfig:
     h_fea_len: int = 128  # hidden width of the head
     n_h: int = 1  # hidden layers of the head
     dropout: float = 0.1  # dropout on the readout embeddings and in the head (MC dropout)
+    conv_dropout: float = 0.0  # dropout after each convolution too (MC samples then rerun the trunk: T× the cost)
     batch_norm: bool = True  # batch norm in the convolutions (off for potentials: forces then never depend on other structures in a batch)
     envelope: bool = False  # weight messages by a cosine cutoff so the output is smooth as atoms cross the cutoff (potentials)
     attention: bool = False  # attention-weighted neighbour aggregation (weights sum to 1 per atom)
@@ -45,7 +46,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #7dcfd9d4
+# %% ../nbs/03_model.ipynb #d9487551
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -84,7 +85,7 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #e337ec4c
+# %% ../nbs/03_model.ipynb #3df366c7
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -97,7 +98,7 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #d75d24d6
+# %% ../nbs/03_model.ipynb #8156cbc3
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -113,13 +114,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #5e48a6e9
+# %% ../nbs/03_model.ipynb #2fa86c17
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #a22b7bf8
+# %% ../nbs/03_model.ipynb #fbefa5a1
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -127,7 +128,18 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #b397bebd
+# %% ../nbs/03_model.ipynb #d4983dc8
+def repeat_batch(batch:GraphBatch, # crystals
+                 n:int): # copies
+    "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
+    n_atoms, n_crystals = len(batch.atomic_numbers), batch.n_crystals
+    atom_shift = (torch.arange(n) * n_atoms).repeat_interleave(len(batch.src))
+    crystal_shift = lambda index: index.repeat(n) + (torch.arange(n) * n_crystals).repeat_interleave(len(index))
+    return GraphBatch(batch.atomic_numbers.repeat(n), batch.positions.repeat(n, 1), batch.cells.repeat(n, 1, 1),
+                      batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
+                      crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
+
+# %% ../nbs/03_model.ipynb #56ad56a3
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -142,7 +154,7 @@ class CGCNN(nn.Module):
         conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, config.attention, config.batch_norm)) if config.multiscale else \
                (lambda: GatedConv(config.atom_fea_len, n_edge, config.attention, config.batch_norm))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout, self.conv_dropout = nn.Dropout(config.dropout), nn.Dropout(config.conv_dropout)
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
         hidden = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.Softplus(), nn.Dropout(config.dropout))]
         self.head = nn.Sequential(*hidden, nn.Linear(widths[-1], config.n_outputs))
@@ -156,7 +168,7 @@ class CGCNN(nn.Module):
     def trunk(self, atom_features, edge_features, edge_weight, src, dst):
         "Atom embeddings [n_atoms, atom_fea_len] from explicit inputs (see `inputs`)."
         h = self.embed(atom_features)
-        for conv in self.convs: h = conv(h, edge_features, src, dst, edge_weight)
+        for conv in self.convs: h = self.conv_dropout(conv(h, edge_features, src, dst, edge_weight))
         return h
 
     def atom_embeddings(self, batch:GraphBatch):
@@ -169,11 +181,14 @@ class CGCNN(nn.Module):
 
     def forward(self, batch:GraphBatch, n_samples:int|None=None):
         "Outputs [n_crystals, n_outputs], or [n_samples, n_crystals, n_outputs] with independent dropout masks."
-        h = self.atom_embeddings(batch)
-        if n_samples: h = h.expand(n_samples, *h.shape)
+        if n_samples and self.config.conv_dropout and self.conv_dropout.training:  # independent trunk masks per sample
+            h = self.atom_embeddings(repeat_batch(batch, n_samples)).view(n_samples, len(batch.atomic_numbers), -1)
+        else:
+            h = self.atom_embeddings(batch)
+            if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #4adbae23
+# %% ../nbs/03_model.ipynb #83c35814
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -185,7 +200,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #962f967e
+# %% ../nbs/03_model.ipynb #945d6e25
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -195,7 +210,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #71e5d933
+# %% ../nbs/03_model.ipynb #4d719d62
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -205,12 +220,12 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #8cbb2f28
+# %% ../nbs/03_model.ipynb #e730e435
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #9a6dc11d
+# %% ../nbs/03_model.ipynb #21b75dd1
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -218,7 +233,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #3c0d28f6
+# %% ../nbs/03_model.ipynb #b4e1fae9
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -232,7 +247,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #52642c3d
+# %% ../nbs/03_model.ipynb #f2142855
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -255,7 +270,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #0d116310
+# %% ../nbs/03_model.ipynb #019ec254
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
