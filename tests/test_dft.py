@@ -1,0 +1,39 @@
+"Real GPAW runs through the DFT oracle's code path (`dft_label` -> Debian python3 -> `dft_worker`); seconds each."
+import math, shutil, subprocess
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from nirich_cgcnn.dft import DFT_PYTHON, DFTSettings, dft_label
+
+
+def _has_gpaw():
+    if not shutil.which(DFT_PYTHON): return False
+    return subprocess.run([DFT_PYTHON, "-c", "import gpaw"], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _has_gpaw(), reason="needs Debian's gpaw: apt-get install gpaw gpaw-data")
+
+
+@pytest.fixture(scope="module")
+def mgo():
+    "Rock-salt MgO, 2-atom primitive cell (a = 4.21 Å)."
+    s = Structure(Lattice.cubic(4.21), ["Mg"] * 4 + ["O"] * 4,
+                  [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0], [.5, 0, 0], [0, .5, 0], [0, 0, .5], [.5, .5, .5]])
+    return s.get_primitive_structure()
+
+
+def test_mgo_is_a_wide_gap_insulator(mgo):
+    "PBE puts MgO's direct Γ gap near 4.4 eV (LCAO dzp, 2x2x2 k); the oracle must find a clear direct gap."
+    r = dft_label(mgo, DFTSettings(kpt_density=0.5), timeout_s=300)
+    assert (r["status"], r["converged"]) == ("ok", True), r.get("error")
+    assert r["n_atoms"] == 2 and r["kpts_bz"] == [2, 2, 2] and 0 < r["n_scf_steps"] < 40
+    assert math.isfinite(r["dft_energy"]) and -12 < r["dft_energy"] < -8  # GPAW's energy vs its atomic references
+    assert 3.5 < r["band_gap"] < 5.5 and r["gap_direct"] is True
+    assert r["vbm"] < r["fermi_level"] < r["cbm"]
+    assert abs(r["magmom"]) < 1e-3 and r["settings"]["hubbard_u"] == {} and r["gpaw_version"]
+
+
+def test_timeout_is_recorded_not_raised(mgo):
+    r = dft_label(mgo, DFTSettings(kpt_density=0.5), timeout_s=1)
+    assert (r["status"], r["converged"]) == ("timeout", False) and r["wall_s"] < 30
