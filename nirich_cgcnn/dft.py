@@ -18,7 +18,7 @@ from . import dft_worker
 # %% auto #0
 __all__ = ['HUBBARD_U', 'HUBBARD_U_SOURCE', 'DFT_PYTHON', 'BASE_MAGMOM', 'SMALL_CELL_SPECS', 'DFT_COLUMNS', 'DFT_PROPERTIES',
            'DFTSettings', 'initial_magmoms', 'dft_label', 'jahn_teller', 'small_cells', 'dft_candidates',
-           'dft_label_cell', 'dft_label_folder', 'dft_table', 'collect_dft', 'dft_summary', 'energy_agreement',
+           'dft_label_cell', 'dft_label_folder', 'regap', 'dft_table', 'collect_dft', 'dft_summary', 'energy_agreement',
            'dft_card', 'main']
 
 # %% ../nbs/07a_dft.ipynb #b2f7d8f6
@@ -284,12 +284,18 @@ DFT_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "b
                "wall_s", "chgnet_energy_per_atom", "gpaw_version", "settings"]
 DFT_PROPERTIES = ["band_gap", "fermi_level", "dft_energy_per_atom", "magmom"]
 
+def regap(label:dict # a label JSON with `eigenvalues`, `fermi_level` and `settings`
+         )->dict:
+    "The label with its band gap recomputed from the stored eigenvalues by the current `dft_worker.band_gap`."
+    if label.get("eigenvalues") is None or label.get("fermi_level") is None: return label
+    return label | dft_worker.band_gap(label["eigenvalues"], label["fermi_level"], label["settings"]["smearing_eV"])
+
 def dft_table(out:str|Path="data/nirich/dft", # dataset folder with labels/
              )->pd.DataFrame:
-    "One row per label JSON (all statuses), settings as a JSON string."
+    "One row per label JSON (all statuses; gaps recomputed by `regap`), settings as a JSON string."
     rows = []
     for p in sorted(Path(out).glob("labels/*.json")):
-        d = json.loads(p.read_text())
+        d = regap(json.loads(p.read_text()))
         d["settings"] = json.dumps(d.get("settings"), sort_keys=True)
         rows.append(d)
     return pd.DataFrame(rows).reindex(columns=DFT_COLUMNS)

@@ -13,16 +13,16 @@ __all__ = ['band_gap', 'gpaw_calculator', 'run_job', 'main']
 
 # %% ../nbs/07b_dft_worker.ipynb #6bd3b3bf
 def band_gap(eigenvalues, # eigenvalues (spin, k, band) in eV
-             occupations, # occupations (spin, k, band), normalised to 0..1 per state
              fermi_level:float, # Fermi level (eV)
-             partial:float=0.01, # an occupation in (partial, 1 - partial) marks a metal
+             width:float=0.05, # Fermi–Dirac width used in the calculation (eV)
+             partial:float=0.25, # a state with occupation in (partial, 1 − partial) is at the Fermi level
             )->dict:
-    "Band gap (eV), whether it is direct, VBM and CBM (eV) and their (spin, k) from eigenvalues and occupations."
+    "Band gap (eV), whether it is direct, VBM and CBM (eV) and their (spin, k) from eigenvalues."
     e = np.asarray(eigenvalues, float) - fermi_level
-    f = np.asarray(occupations, float)
+    f = 1 / (1 + np.exp(np.clip(e / max(width, 1e-6), -60, 60)))
     crosses = ((e.min(axis=1) < 0) & (e.max(axis=1) > 0)).any()
-    fractional = ((f > partial) & (f < 1 - partial)).any()
-    if crosses or fractional or not (e < 0).any() or not (e > 0).any():
+    at_ef = ((f > partial) & (f < 1 - partial)).any()
+    if crosses or at_ef or not (e < 0).any() or not (e > 0).any():
         return dict(band_gap=0.0, gap_direct=None, vbm=fermi_level, cbm=fermi_level, vbm_sk=None, cbm_sk=None)
     v = np.where(e < 0, e, -np.inf); c = np.where(e > 0, e, np.inf)
     iv = np.unravel_index(np.argmax(v), v.shape); ic = np.unravel_index(np.argmin(c), c.shape)
@@ -75,13 +75,11 @@ def run_job(job:dict, # symbols, cell, positions, magmoms, settings
     ns, wk = calc.get_number_of_spins(), calc.get_k_point_weights()
     nk = len(wk)
     eps = np.array([[calc.get_eigenvalues(k, s) for k in range(nk)] for s in range(ns)])
-    occ = np.array([[calc.get_occupation_numbers(k, s) / wk[k] for k in range(nk)] for s in range(ns)])
-    occ = occ * (ns / 2)  # GPAW's occupations are 0..2 without spin, 0..1 per spin channel with it
     ef = float(calc.get_fermi_level())
     try: magmoms = calc.get_magnetic_moments().tolist(); magmom = float(calc.get_magnetic_moment())
     except Exception: magmoms, magmom = [0.0] * len(atoms), 0.0  # non-spin-polarised
     return dict(status=status, converged=status == "ok", error=error, dft_energy=energy,
-                dft_energy_per_atom=energy / len(atoms), fermi_level=ef, **band_gap(eps, occ, ef),
+                dft_energy_per_atom=energy / len(atoms), fermi_level=ef, **band_gap(eps, ef, job["settings"]["smearing_eV"]),
                 magmom=magmom, magmoms=[round(m, 4) for m in magmoms],
                 n_scf_steps=int(calc.get_number_of_iterations()), n_ibz_kpoints=nk,
                 kpts_bz=[int(x) for x in calc.wfs.kd.N_c],
