@@ -17,7 +17,7 @@ from . import dft_worker
 
 # %% auto #0
 __all__ = ['HUBBARD_U', 'HUBBARD_U_SOURCE', 'DFT_PYTHON', 'BASE_MAGMOM', 'SMALL_CELL_SPECS', 'DFT_COLUMNS', 'DFT_PROPERTIES',
-           'DFTSettings', 'initial_magmoms', 'dft_label', 'jahn_teller', 'small_cells', 'dft_candidates',
+           'DFTSettings', 'initial_magmoms', 'dft_label', 'jahn_teller', 'breathing', 'small_cells', 'dft_candidates',
            'dft_label_cell', 'dft_label_folder', 'regap', 'dft_table', 'collect_dft', 'dft_summary', 'energy_agreement',
            'dft_card', 'main']
 
@@ -145,8 +145,21 @@ def jahn_teller(structure:Structure, # cell with at least one Ni and O
     F = np.eye(3) + amplitude * P - amplitude / 2 * (np.eye(3) - P)
     return Structure(Lattice(structure.lattice.matrix @ F.T), structure.species, structure.frac_coords)
 
-def _ni_o_bonds(s:Structure)->np.ndarray:
-    i = next(k for k, x in enumerate(s) if x.specie.symbol == "Ni")
+def breathing(structure:Structure, # cell with an even number of Ni
+              amplitude:float=0.06, # O displacement (Å) per Ni–O bond
+             )->Structure:
+    "Bond-disproportionated copy: O moves away from even-numbered Ni (large, Ni²⁺-like) and toward odd ones (Ni⁴⁺-like)."
+    ni = [i for i, x in enumerate(structure) if x.specie.symbol == "Ni"]
+    sign = {i: 1.0 if k % 2 == 0 else -1.0 for k, i in enumerate(ni)}
+    cart = structure.cart_coords.copy()
+    for j, site in enumerate(structure):
+        if site.specie.symbol != "O": continue
+        for n in structure.get_neighbors(site, 2.5):
+            if n.index in sign: cart[j] += amplitude * sign[n.index] * (site.coords - n.coords) / n.nn_distance
+    return Structure(structure.lattice, structure.species, cart, coords_are_cartesian=True)
+
+def _ni_o_bonds(s:Structure, i:int|None=None)->np.ndarray:
+    i = next(k for k, x in enumerate(s) if x.specie.symbol == "Ni") if i is None else i
     return np.sort([n.nn_distance for n in s.get_neighbors(s[i], 2.6) if n.specie.symbol == "O"])
 
 # %% ../nbs/07a_dft.ipynb #7dc42ad0
@@ -165,13 +178,15 @@ def _edit(s:Structure, subs:dict|None=None, remove:list|None=None)->Structure:
 
 def _idx(s:Structure, el:str)->list: return [i for i, x in enumerate(s) if x.specie.symbol == el]
 
-SMALL_CELL_SPECS = [  # (id, family, defect_class, builder, magnetic pattern, base moments, relax cell?)
+SMALL_CELL_SPECS = [  # (id, family, defect_class, builder, magnetic pattern, base moments, relax_cell)
+    # relax_cell: True = CHGNet cell + ions, False = ions only (JT strain), None = no relaxation (imposed distortion)
     # most informative per CPU-minute first: likely gapped, chemically distinct
     ("LNO_R3m_fm",        "LiNiO2",   "pristine",    lambda: _host(), "fm", None, True),
     ("LNO_JT06_fm",       "LiNiO2-JT", "pristine",   lambda: jahn_teller(_host(), 0.06), "fm", None, False),
     ("LCO_R3m",           "LiCoO2",   "pristine",    lambda: _host("Co"), "fm", None, True),
     ("LNO2_cd",           "LiNiO2",   "pristine",    lambda: _host(mult=(2, 1, 1)), "cd", None, True),
     ("LNMO_50_fm",        "LiNi0.5Mn0.5O2", "pristine", lambda: _edit(_host(mult=(2, 1, 1)), {3: "Mn"}), "fm", {"Ni": 2.0}, True),
+    ("LNO2_bd08_cd",      "LiNiO2",   "pristine",    lambda: breathing(_host(mult=(2, 1, 1)), 0.08), "cd", None, None),
     ("LNO2_Ti50",         "LiNiO2",   "dopant",      lambda: _edit(_host(mult=(2, 1, 1)), {3: "Ti"}), "fm", {"Ni": 2.0}, True),
     ("NiO2_R3m",          "LiNiO2",   "delithiated", lambda: _edit(_host(), remove=[0]), "fm", {"Ni": 0.5}, True),
     ("LNO2_afm",          "LiNiO2",   "pristine",    lambda: _host(mult=(2, 1, 1)), "afm", None, True),
@@ -234,7 +249,8 @@ def dft_label_cell(record:StructureRecord, # cell to label
     from pymatgen.io.ase import AseAtomsAdaptor
     p = record.params
     t0 = time.time()
-    r = relax(record.structure, steps=relax_steps, relax_cell=p.get("relax_cell", True), n_frames=1)
+    mode = p.get("relax_cell", True)  # None: CHGNet single point only (keeps an imposed distortion)
+    r = relax(record.structure, steps=0 if mode is None else relax_steps, relax_cell=bool(mode), n_frames=1)
     relaxed = AseAtomsAdaptor.get_structure(r["atoms"])
     _atomic_write(out / f"{record.id}.cif", relaxed.to(fmt="cif").encode())
     symbols = [x.specie.symbol for x in relaxed]
@@ -243,6 +259,7 @@ def dft_label_cell(record:StructureRecord, # cell to label
     lab = dft_label(relaxed, settings, mag, timeout_s, log=log_dir / f"{record.id}.txt" if log_dir else None)
     return dict(id=record.id, family=record.family, defect_class=record.defect_class, group=record.group) | lab | dict(
         params=p, chgnet_energy=r["energy"], chgnet_energy_per_atom=r["energy_per_atom"],
+        chgnet_relax={True: "cell+ions", False: "ions", None: "none"}[mode],
         chgnet_converged=r["converged"], chgnet_magmoms=np.round(r["magmoms"], 3).tolist(),
         relax_s=time.time() - t0 - lab["wall_s"], **oracle_info(),
         labelled_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
