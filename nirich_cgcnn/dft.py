@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_dft.ipynb #70a2aada
 from __future__ import annotations
-import argparse, fcntl, json, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, fcntl, json, os, shutil, signal, subprocess, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
