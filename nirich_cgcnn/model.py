@@ -7,7 +7,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segme
            'cosine_cutoff', 'mean_pool', 'repeat_batch', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
            'multiscale_config', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #46c0ecb6
+# %% ../nbs/03_model.ipynb #b5da9e9d
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,7 +22,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #c53bd9c2
+# %% ../nbs/03_model.ipynb #dcc99fc4
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -35,6 +35,7 @@ class ModelConfig:
     dropout: float = 0.1  # dropout on the readout embeddings and in the head (MC dropout)
     conv_dropout: float = 0.0  # dropout after each convolution too (MC samples then rerun the trunk: T× the cost)
     batch_norm: bool = True  # batch norm in the convolutions (off for potentials: forces then never depend on other structures in a batch)
+    message_scale: float = 1.0  # factor on each atom's summed messages (without batch norm: ~1/neighbours keeps sums of order one)
     envelope: bool = False  # weight messages by a cosine cutoff so the output is smooth as atoms cross the cutoff (potentials)
     attention: bool = False  # attention-weighted neighbour aggregation (weights sum to 1 per atom)
     multiscale: bool = False  # separate filters for the nearest `short_neighbors` and the farther neighbours, fused per atom
@@ -46,14 +47,15 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #d9487551
+# %% ../nbs/03_model.ipynb #21d69df0
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
     applied once per atom rather than once per edge (same result, about 4× fewer operations). With `attention`, each
     message is weighted by α_ij = softmax_j(leaky_relu(z_ij · a)) over the neighbours j of i (kept in `attention_weights`)."""
-    def __init__(self, atom_dim:int, edge_dim:int, attention:bool=False, batch_norm:bool=True):
+    def __init__(self, atom_dim:int, edge_dim:int, attention:bool=False, batch_norm:bool=True, message_scale:float=1.0):
         super().__init__()
+        self.message_scale = message_scale
         self.linear = nn.Linear(2 * atom_dim + edge_dim, 2 * atom_dim)
         norm = nn.BatchNorm1d if batch_norm else (lambda n: nn.Identity())
         self.norm_edges, self.norm_atoms = norm(2 * atom_dim), norm(atom_dim)
@@ -80,12 +82,12 @@ class GatedConv(nn.Module):
             alpha = segment_softmax(F.leaky_relu(self.score(z)[:, 0], 0.2), src, len(h))
             self.attention_weights = alpha.detach()
             messages = messages * alpha[:, None]
-        return self.norm_atoms(torch.zeros_like(h).index_add_(0, src, messages))  # in place: several times faster on CPU
+        return self.norm_atoms(torch.zeros_like(h).index_add_(0, src, messages) * self.message_scale)  # in place: several times faster on CPU
 
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #3df366c7
+# %% ../nbs/03_model.ipynb #3831de9d
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -98,14 +100,14 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #8156cbc3
+# %% ../nbs/03_model.ipynb #6f1ba0a2
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
-    def __init__(self, atom_dim:int, edge_dim:int, short_neighbors:int=12, attention:bool=False, batch_norm:bool=True):
+    def __init__(self, atom_dim:int, edge_dim:int, short_neighbors:int=12, attention:bool=False, batch_norm:bool=True, message_scale:float=1.0):
         super().__init__()
         self.short_neighbors = short_neighbors
-        self.short, self.long = (GatedConv(atom_dim, edge_dim, attention, batch_norm) for _ in range(2))
+        self.short, self.long = (GatedConv(atom_dim, edge_dim, attention, batch_norm, message_scale) for _ in range(2))
 
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         near = edge_rank(src) < self.short_neighbors
@@ -114,13 +116,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #2fa86c17
+# %% ../nbs/03_model.ipynb #20d00df4
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #fbefa5a1
+# %% ../nbs/03_model.ipynb #fbc9bac5
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -128,7 +130,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #d4983dc8
+# %% ../nbs/03_model.ipynb #853bf135
 def repeat_batch(batch:GraphBatch, # crystals
                  n:int): # copies
     "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
@@ -139,7 +141,7 @@ def repeat_batch(batch:GraphBatch, # crystals
                       batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
                       crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
 
-# %% ../nbs/03_model.ipynb #56ad56a3
+# %% ../nbs/03_model.ipynb #15ac8a05
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -151,8 +153,9 @@ class CGCNN(nn.Module):
         self.register_buffer('atom_table', default_atom_table() if atom_table is None else atom_table)
         n_edge = len(gaussian_basis(torch.zeros(1), config.graph)[0])
         self.embed = nn.Linear(self.atom_table.shape[1], config.atom_fea_len)
-        conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, config.attention, config.batch_norm)) if config.multiscale else \
-               (lambda: GatedConv(config.atom_fea_len, n_edge, config.attention, config.batch_norm))
+        options = dict(attention=config.attention, batch_norm=config.batch_norm, message_scale=config.message_scale)
+        conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, **options)) if config.multiscale else \
+               (lambda: GatedConv(config.atom_fea_len, n_edge, **options))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
         self.dropout, self.conv_dropout = nn.Dropout(config.dropout), nn.Dropout(config.conv_dropout)
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
@@ -188,7 +191,7 @@ class CGCNN(nn.Module):
             if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #83c35814
+# %% ../nbs/03_model.ipynb #500be1c1
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -200,7 +203,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #945d6e25
+# %% ../nbs/03_model.ipynb #ded2a7bf
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -210,7 +213,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #4d719d62
+# %% ../nbs/03_model.ipynb #594e61f6
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -220,12 +223,12 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #e730e435
+# %% ../nbs/03_model.ipynb #59f960d9
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #21b75dd1
+# %% ../nbs/03_model.ipynb #84e340cc
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -233,7 +236,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #b4e1fae9
+# %% ../nbs/03_model.ipynb #62448b3d
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -247,7 +250,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #f2142855
+# %% ../nbs/03_model.ipynb #e5f6fa5e
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -270,7 +273,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #019ec254
+# %% ../nbs/03_model.ipynb #baa287f9
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
