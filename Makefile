@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N_DROPOUT ?= 25
+PAPERMILL := $(BIN)/papermill -k python3 --language python
 
 .PHONY: venv study shipped potential test export
 
@@ -17,15 +18,15 @@ venv: $(STAMP)
 
 study: $(STAMP)
 	mkdir -p figures/runs
-	$(BIN)/papermill -k python3 --cwd nbs/study nbs/study/01_predict.ipynb figures/runs/01_predict.ipynb -p n_dropout $(N_DROPOUT)
+	$(PAPERMILL) --cwd nbs/study nbs/study/01_predict.ipynb figures/runs/01_predict.ipynb -p n_dropout $(N_DROPOUT)
 
 shipped: $(STAMP)  # retrain the shipped formation-energy model from data/nirich and rewrite data/sample
 	mkdir -p figures/runs
-	$(BIN)/papermill -k python3 --cwd nbs/study nbs/study/00_train.ipynb figures/runs/00_train.ipynb
+	$(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/00_train.ipynb
 
 potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames
 	mkdir -p figures/runs
-	$(BIN)/papermill -k python3 --cwd nbs/study nbs/study/02_potential.ipynb figures/runs/02_potential.ipynb
+	$(PAPERMILL) --cwd nbs/study nbs/study/02_potential.ipynb figures/runs/02_potential.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
