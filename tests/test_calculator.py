@@ -34,7 +34,7 @@ def run(*args):
 
 def test_relax_cli_writes_relaxed_cell(toy):
     out = toy / 'relaxed.cif'
-    result = run('relax_main', str(toy / 'nio.cif'), '--checkpoint', str(toy / 'toy.pt'), '--steps', '20', '--out', str(out))
+    result = run('relax_main', str(toy / 'nio.cif'), '--checkpoint', str(toy / 'toy.pt'), '--steps', '20', '--fmax', '1e-5', '--out', str(out))
     assert result.returncode == 0, result.stderr
     relaxed, start = read(out), read(toy / 'nio.cif')
     assert len(relaxed) == len(start) and 'after' in result.stdout
