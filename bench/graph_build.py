@@ -13,7 +13,6 @@ import argparse, json, shutil, sys, tempfile, warnings
 from pathlib import Path
 
 import torch
-from pymatgen.core import Structure
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import bench_folder, timed

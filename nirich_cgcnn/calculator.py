@@ -8,14 +8,13 @@ __all__ = ['POTENTIAL_GRAPH', 'GPA_PER_EV_A3', 'potential_config', 'crystal_sum'
            'train_potential', 'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md', 'energy_drift',
            'relax_main', 'md_main']
 
-# %% ../nbs/10_calculator.ipynb #944fa63c
+# %% ../nbs/10_calculator.ipynb #6fe6c125
 import argparse, copy, dataclasses, sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
 from tqdm.auto import tqdm
@@ -26,14 +25,14 @@ from .oracle import read_frames
 from .model import CGCNN, ModelConfig, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
 from .train import seed_everything
 
-# %% ../nbs/10_calculator.ipynb #0b06ff18
+# %% ../nbs/10_calculator.ipynb #8751ae92
 POTENTIAL_GRAPH = GraphSettings(cutoff=5.0, max_neighbors=256, gaussian_step=0.2)  # all neighbours within 5 Å
 
 def potential_config(**kwargs): # `ModelConfig` fields to change
     "Architecture of a potential: smooth cutoff envelope, every neighbour within 5 Å (~60 in these oxides), no batch norm, messages scaled by 1/32."
     return ModelConfig(**{'envelope': True, 'batch_norm': False, 'message_scale': 1 / 32, 'graph': POTENTIAL_GRAPH, 'dropout': 0.05, **kwargs})
 
-# %% ../nbs/10_calculator.ipynb #3c17e5fd
+# %% ../nbs/10_calculator.ipynb #98e4b601
 def crystal_sum(x:torch.Tensor, # [..., n_atoms] per-atom values
                 atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
                 n_crystals:int): # number of crystals
@@ -49,7 +48,7 @@ def atom_energies(model:CGCNN, # potential
     reference = torch.as_tensor(model.meta['atom_ref'], dtype=h.dtype)[batch.atomic_numbers]
     return model.atom_outputs(h)[..., 0] * model.meta['target_std'] + reference
 
-# %% ../nbs/10_calculator.ipynb #d81c867d
+# %% ../nbs/10_calculator.ipynb #4e0e07b7
 def energy_forces_stress(model:CGCNN, # potential
                          batch:GraphBatch, # structures
                          create_graph:bool=False): # keep the graph of the derivatives (training on forces)
@@ -65,7 +64,7 @@ def energy_forces_stress(model:CGCNN, # potential
     volume = torch.linalg.det(batch.cells).abs()
     return energy, -d_positions, d_strain / volume[:, None, None]
 
-# %% ../nbs/10_calculator.ipynb #a32e1569
+# %% ../nbs/10_calculator.ipynb #e26a8b9c
 @dataclasses.dataclass
 class Frames:
     "Labelled frames for a potential: graphs with total energies, forces and stresses."
@@ -92,7 +91,7 @@ def frames_from_atoms(frames:list, # ASE `Atoms` with energy, forces and stress 
                   torch.tensor(np.array([voigt_6_to_full_3x3_stress(a.get_stress()) for a in frames]), dtype=torch.float32),
                   list(range(len(frames))) if groups is None else list(groups))
 
-# %% ../nbs/10_calculator.ipynb #43ff727e
+# %% ../nbs/10_calculator.ipynb #f94478d1
 def dataset_frames(folder='data/nirich', # dataset folder with `labels.csv` and `frames/<id>.extxyz.gz`
                    settings:GraphSettings=POTENTIAL_GRAPH): # graph settings of the potential
     "`Frames` of every labelled structure in `labels.csv`, grouped by the structure's parent host."
@@ -104,7 +103,7 @@ def dataset_frames(folder='data/nirich', # dataset folder with `labels.csv` and 
         atoms += frames; groups += [group] * len(frames)
     return frames_from_atoms(atoms, groups, settings)
 
-# %% ../nbs/10_calculator.ipynb #55754891
+# %% ../nbs/10_calculator.ipynb #c15bf103
 def fit_atom_references(frames:Frames): # training frames
     "Per-element energies (eV, indexed by Z) that best fit the total energies by least squares."
     counts = np.stack([np.bincount(g.atomic_numbers.numpy(), minlength=MAX_Z + 1) for g in frames.graphs]).astype(float)
@@ -113,7 +112,7 @@ def fit_atom_references(frames:Frames): # training frames
     reference[present] = np.linalg.lstsq(counts[:, present], frames.energy.numpy(), rcond=None)[0]
     return reference
 
-# %% ../nbs/10_calculator.ipynb #ef16ff67
+# %% ../nbs/10_calculator.ipynb #0026beb0
 GPA_PER_EV_A3 = 160.21766  # 1 eV/Å³ in GPa
 
 def potential_loss(model:CGCNN, # potential in training mode
@@ -130,7 +129,7 @@ def potential_loss(model:CGCNN, # potential in training mode
     loss = weights[0] * e_err.pow(2).mean() + weights[1] * f_err.pow(2).mean() + weights[2] * s_err.pow(2).mean()
     return loss, (e_err.abs().mean().item(), f_err.abs().mean().item(), s_err.abs().mean().item())
 
-# %% ../nbs/10_calculator.ipynb #6010341f
+# %% ../nbs/10_calculator.ipynb #2834d34e
 def fit_potential(model:CGCNN, # potential to train in place
                   train_set:Frames, # training frames
                   val_set:Frames, # validation frames (early stopping on force MAE + energy MAE)
@@ -163,7 +162,7 @@ def fit_potential(model:CGCNN, # potential to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/10_calculator.ipynb #7fdcbbe9
+# %% ../nbs/10_calculator.ipynb #ecb86638
 def train_potential(frames:Frames, # labelled frames (with groups = parent structures)
                     config:ModelConfig|None=None, # architecture (default `potential_config()`)
                     seed:int=0, # seed of weights, split and shuffling
@@ -186,7 +185,7 @@ def train_potential(frames:Frames, # labelled frames (with groups = parent struc
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/10_calculator.ipynb #4386818b
+# %% ../nbs/10_calculator.ipynb #1a8ec68c
 class NiRichCalculator(Calculator):
     "ASE calculator of a CGCNN potential: energy, free_energy, forces, stress; `energy_sigma` from MC dropout if `n_dropout`."
     implemented_properties = ['energy', 'free_energy', 'forces', 'stress']
@@ -217,7 +216,7 @@ class NiRichCalculator(Calculator):
                 samples = crystal_sum(atom_energies(self.model, batch, self.n_dropout), batch.atom_crystal, 1)
             self.results['energy_sigma'] = samples.std(0, unbiased=False).item()
 
-# %% ../nbs/10_calculator.ipynb #619c569f
+# %% ../nbs/10_calculator.ipynb #f3b12c18
 def atoms_symbol(z:int): # atomic number
     "Chemical symbol of `z`."
     from ase.data import chemical_symbols
@@ -231,7 +230,7 @@ def atoms_batch(atoms, # ASE atoms
     return dataclasses.replace(batch, positions=torch.tensor(atoms.positions, dtype=dtype),
                                cells=torch.tensor(atoms.cell.array, dtype=dtype)[None], images=batch.images.to(dtype))
 
-# %% ../nbs/10_calculator.ipynb #10766fd6
+# %% ../nbs/10_calculator.ipynb #9f46747d
 def relax(atoms, # ASE atoms with a calculator attached
           fmax:float=0.05, # force convergence, eV/Å (stress scaled by the cell filter)
           steps:int=500, # step cap
@@ -244,7 +243,7 @@ def relax(atoms, # ASE atoms with a calculator attached
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     return converged, optimizer.get_number_of_steps()
 
-# %% ../nbs/10_calculator.ipynb #ef3a50fd
+# %% ../nbs/10_calculator.ipynb #2e3705c2
 def run_md(atoms, # ASE atoms with a calculator attached
            temperature:float=300.0, # K: initial Maxwell–Boltzmann velocities and the Langevin bath
            steps:int=1000, # MD steps
@@ -277,7 +276,7 @@ def energy_drift(log:list): # from `run_md`
     time = np.array([row['time_fs'] for row in log]) / 1000
     return float(np.polyfit(time, [row['etot'] for row in log], 1)[0] * 1000)
 
-# %% ../nbs/10_calculator.ipynb #6fa6e0d1
+# %% ../nbs/10_calculator.ipynb #d73324ce
 def _load_atoms(path):
     "Atoms from a structure file, with a clear error."
     from ase.io import read

@@ -6,11 +6,10 @@
 __all__ = ['as_model', 'as_dataset', 'folder_targets', 'regression_table', 'classification_table', 'predict_table', 'predict',
            'plot_predictions', 'main']
 
-# %% ../nbs/05_predict.ipynb #43f48756
+# %% ../nbs/05_predict.ipynb #281b002c
 import argparse, sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -18,7 +17,7 @@ from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
-# %% ../nbs/05_predict.ipynb #969536c6
+# %% ../nbs/05_predict.ipynb #4dc66bb1
 def as_model(model): # a `CGCNN`, or a checkpoint path
     "A model in eval mode."
     return model.eval() if isinstance(model, CGCNN) else load_checkpoint(model)
@@ -31,7 +30,7 @@ def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, 
     if isinstance(data, (list, tuple)): return from_structures(data, settings=model.config.graph)
     return load_folder(data, settings=model.config.graph, atom_table=model.atom_table, cache_dir=cache_dir, labelled=False)
 
-# %% ../nbs/05_predict.ipynb #357ceed9
+# %% ../nbs/05_predict.ipynb #267b3311
 def folder_targets(data, # the data passed to `predict_table`
                    ids:list, # structure ids
                    property:str|None): # the model's property
@@ -42,7 +41,7 @@ def folder_targets(data, # the data passed to `predict_table`
     column = property if property in table else ('target' if 'target' in table else None)
     return None if column is None else pd.to_numeric(table.loc[ids, column], errors='coerce').to_numpy()
 
-# %% ../nbs/05_predict.ipynb #38d09ebf
+# %% ../nbs/05_predict.ipynb #dcad4536
 def regression_table(model:CGCNN, # regression model
                      samples:torch.Tensor): # [T, n, 2] normalised means and log-variances
     "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit."
@@ -63,7 +62,7 @@ def classification_table(model:CGCNN, # classification model
                           'sigma': probs[:, torch.arange(len(best)), best].std(0, unbiased=False)})
     return table.join(pd.DataFrame(mean.numpy(), columns=[f'p_{c}' for c in classes]))
 
-# %% ../nbs/05_predict.ipynb #a62b863a
+# %% ../nbs/05_predict.ipynb #0617d5f0
 def predict_table(model, # a `CGCNN` or checkpoint path
                   data, # folder, list of structures, or `CrystalDataset`
                   n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -82,7 +81,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
     if targets is not None: table['target'] = targets
     return table
 
-# %% ../nbs/05_predict.ipynb #15c1787f
+# %% ../nbs/05_predict.ipynb #d0d1f369
 def predict(model, # a `CGCNN` or checkpoint path
             data, # folder (`id_prop.csv` + CIFs, or just CIFs), list of structures, or `CrystalDataset`
             n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -93,7 +92,7 @@ def predict(model, # a `CGCNN` or checkpoint path
     columns = ['mu', 'sigma'] + (['sigma_epistemic', 'sigma_aleatoric'] if components else [])
     return {cid: tuple(row) for cid, row in zip(table['id'], table[columns].itertuples(index=False))}
 
-# %% ../nbs/05_predict.ipynb #fbcc60ea
+# %% ../nbs/05_predict.ipynb #c8083c61
 def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
                      path, # PNG to write
                      label:str='prediction'): # axis label (property and unit)
@@ -116,7 +115,7 @@ def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_predict.ipynb #6554bf38
+# %% ../nbs/05_predict.ipynb #e24c3124
 def main(argv=None):
     "CLI: `nirich-predict [CKPT] DATA [--n-dropout 25] [--out preds.csv] [--figure preds.png]`."
     p = argparse.ArgumentParser(prog='nirich-predict', description='Predict with MC-dropout uncertainty.')
@@ -137,6 +136,6 @@ def main(argv=None):
     if args.figure and model.config.task == 'regression': plot_predictions(table, args.figure, label)
     print(f'wrote {args.out}: {len(table)} structures, {args.n_dropout} dropout samples')
 
-# %% ../nbs/05_predict.ipynb #cc6d2f75
+# %% ../nbs/05_predict.ipynb #dd7783f6
 #| eval: false
 if __name__ == '__main__': main()

@@ -6,15 +6,13 @@
 __all__ = ['gaussian_nll', 'interval_coverage', 'miscalibration_area', 'ence', 'uncertainty_metrics', 'fit_sigma_scale',
            'recalibrate']
 
-# %% ../nbs/06_uncertainty.ipynb #d7bb3dd5
+# %% ../nbs/06_uncertainty.ipynb #0384d5a7
 import numpy as np
-import pandas as pd
 from scipy import stats
 
-from .model import CGCNN
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #50bfe4a1
+# %% ../nbs/06_uncertainty.ipynb #4203a18f
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -30,7 +28,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #095f6db2
+# %% ../nbs/06_uncertainty.ipynb #50814846
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -50,7 +48,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #d660c7c0
+# %% ../nbs/06_uncertainty.ipynb #c9f8754c
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)

@@ -6,7 +6,7 @@ from ase.calculators.fd import calculate_numerical_forces
 
 from nirich_cgcnn.calculator import NiRichCalculator, potential_config
 from nirich_cgcnn.data import load_folder
-from nirich_cgcnn.graph import MAX_Z, GraphSettings
+from nirich_cgcnn.graph import MAX_Z
 from nirich_cgcnn.model import CGCNN, ModelConfig, multiscale_config
 from nirich_cgcnn.predict import predict_table
 from nirich_cgcnn.train import ablation, ablation_summary, train

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nirich_cgcnn.data import load_folder
-from nirich_cgcnn.model import CGCNN, CheckpointError, ModelConfig, load_checkpoint, save_checkpoint
+from nirich_cgcnn.model import CGCNN, CheckpointError, ModelConfig, load_checkpoint
 from nirich_cgcnn.predict import predict, predict_table
 from nirich_cgcnn.train import train, validation_error
 
