@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank', 'MultiScaleConv',
            'cosine_cutoff', 'mean_pool', 'repeat_batch', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
-           'multiscale_config', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
+           'multiscale_config', 'attention_weights', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
+           'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #b5da9e9d
+# %% ../nbs/03_model.ipynb #42b65b6d
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #dcc99fc4
+# %% ../nbs/03_model.ipynb #4bbdb7ab
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -47,12 +48,14 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #21d69df0
+# %% ../nbs/03_model.ipynb #dc04088e
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
     applied once per atom rather than once per edge (same result, about 4× fewer operations). With `attention`, each
-    message is weighted by α_ij = softmax_j(leaky_relu(z_ij · a)) over the neighbours j of i (kept in `attention_weights`)."""
+    message is weighted by n_i α_ij, α_ij = softmax_j(leaky_relu(z_ij · a)) over the n_i neighbours j of i (kept in
+    `attention_weights`): uniform attention is the plain sum, and the score starts at zero, so training starts from
+    plain CGCNN and keeps the neighbour count that vacancies change."""
     def __init__(self, atom_dim:int, edge_dim:int, attention:bool=False, batch_norm:bool=True, message_scale:float=1.0):
         super().__init__()
         self.message_scale = message_scale
@@ -60,6 +63,7 @@ class GatedConv(nn.Module):
         norm = nn.BatchNorm1d if batch_norm else (lambda n: nn.Identity())
         self.norm_edges, self.norm_atoms = norm(2 * atom_dim), norm(atom_dim)
         self.score = nn.Linear(2 * atom_dim, 1) if attention else None
+        if attention: nn.init.zeros_(self.score.weight); nn.init.zeros_(self.score.bias)
         self.attention_weights = None
 
     def edge_weights(self):
@@ -81,13 +85,13 @@ class GatedConv(nn.Module):
         if self.score is not None:
             alpha = segment_softmax(F.leaky_relu(self.score(z)[:, 0], 0.2), src, len(h))
             self.attention_weights = alpha.detach()
-            messages = messages * alpha[:, None]
+            messages = messages * (alpha * torch.bincount(src, minlength=len(h)).to(alpha)[src])[:, None]
         return self.norm_atoms(torch.zeros_like(h).index_add_(0, src, messages) * self.message_scale)  # in place: several times faster on CPU
 
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #3831de9d
+# %% ../nbs/03_model.ipynb #33f5b548
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -100,7 +104,7 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #6f1ba0a2
+# %% ../nbs/03_model.ipynb #456cfa17
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -116,13 +120,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #20d00df4
+# %% ../nbs/03_model.ipynb #be06bfc4
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #fbc9bac5
+# %% ../nbs/03_model.ipynb #57d96427
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -130,7 +134,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #853bf135
+# %% ../nbs/03_model.ipynb #a6e57b41
 def repeat_batch(batch:GraphBatch, # crystals
                  n:int): # copies
     "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
@@ -141,7 +145,7 @@ def repeat_batch(batch:GraphBatch, # crystals
                       batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
                       crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
 
-# %% ../nbs/03_model.ipynb #15ac8a05
+# %% ../nbs/03_model.ipynb #d5a391c5
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -191,7 +195,7 @@ class CGCNN(nn.Module):
             if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #500be1c1
+# %% ../nbs/03_model.ipynb #817641cb
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -203,7 +207,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #ded2a7bf
+# %% ../nbs/03_model.ipynb #4a2ce685
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -213,7 +217,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #594e61f6
+# %% ../nbs/03_model.ipynb #53feee2d
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -223,12 +227,26 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #59f960d9
+# %% ../nbs/03_model.ipynb #877cd1e8
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #84e340cc
+# %% ../nbs/03_model.ipynb #2cf7724a
+@torch.no_grad()
+def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
+                      batch:GraphBatch): # crystals
+    "Attention weight of every edge in every layer, [n_conv, n_edges] (multi-scale: within the edge's own scale)."
+    if not model.config.attention: raise ValueError("the model has no attention (config.attention is False)")
+    model.atom_embeddings(batch)
+    def layer(conv):
+        if not isinstance(conv, MultiScaleConv): return conv.attention_weights
+        near, w = edge_rank(batch.src) < conv.short_neighbors, torch.empty(len(batch.src))
+        w[near], w[~near] = conv.short.attention_weights, conv.long.attention_weights
+        return w
+    return torch.stack([layer(conv) for conv in model.convs])
+
+# %% ../nbs/03_model.ipynb #172204fa
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -236,7 +254,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #62448b3d
+# %% ../nbs/03_model.ipynb #3ddcbf0b
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -250,7 +268,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #e5f6fa5e
+# %% ../nbs/03_model.ipynb #1e6fed50
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -273,7 +291,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #baa287f9
+# %% ../nbs/03_model.ipynb #1f186134
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
