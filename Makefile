@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 N_DROPOUT ?= 25
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped potential test export
+.PHONY: venv study shipped potential ablation test export
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -19,6 +19,7 @@ venv: $(STAMP)
 study: $(STAMP)
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/01_predict.ipynb figures/runs/01_predict.ipynb -p n_dropout $(N_DROPOUT)
+	$(PAPERMILL) --cwd nbs/study nbs/study/04_explain.ipynb figures/runs/04_explain.ipynb
 
 shipped: $(STAMP)  # retrain the shipped formation-energy model from data/nirich and rewrite data/sample
 	mkdir -p figures/runs

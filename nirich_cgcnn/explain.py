@@ -8,7 +8,7 @@ __all__ = ['METHODS', 'Explanation', 'explained_output', 'graph_outputs', 'atom_
            'faithfulness', 'site_summary', 'defect_proximity', 'plot_explanation', 'plot_defect_proximity',
            'write_extxyz', 'main']
 
-# %% ../nbs/09_explain.ipynb #c81c05b2
+# %% ../nbs/09_explain.ipynb #83d08908
 import argparse, sys
 from dataclasses import dataclass
 
@@ -23,7 +23,7 @@ from .model import CGCNN, attention_weights, mean_pool
 from .predict import as_model
 from .structures import defect_sites, site_layers
 
-# %% ../nbs/09_explain.ipynb #ea83d6cf
+# %% ../nbs/09_explain.ipynb #915c2016
 METHODS = ('exact', 'integrated_gradients', 'occlusion')
 
 @dataclass
@@ -44,7 +44,7 @@ class Explanation:
         "Sum and mean |attribution| of bonds per bond type (e.g. Ni–O)."
         return self.bonds.groupby('bond_type')['attribution'].agg(['sum', lambda a: a.abs().mean(), 'count']).set_axis(['sum', 'mean_abs', 'count'], axis=1)
 
-# %% ../nbs/09_explain.ipynb #593c48cf
+# %% ../nbs/09_explain.ipynb #f2957215
 def explained_output(model:CGCNN, # model in eval mode
                      pooled:torch.Tensor, # [n_crystals, n_outputs] mean-pooled per-atom outputs
                      target:int|None=None): # class index (classification)
@@ -66,7 +66,7 @@ def atom_table(structure:Structure, values): # per-atom values
     return pd.DataFrame({'element': [s.specie.symbol for s in structure], 'x': structure.cart_coords[:, 0],
                          'y': structure.cart_coords[:, 1], 'z': structure.cart_coords[:, 2], 'contribution': np.asarray(values, dtype=float)})
 
-# %% ../nbs/09_explain.ipynb #bf71b300
+# %% ../nbs/09_explain.ipynb #fc6ee4da
 def edge_table(structure:Structure, # the explained structure
                graph:CrystalGraph): # its graph
     "One row per directed edge: i (centre), j (neighbour), bond type (elements sorted) and distance (Å)."
@@ -83,7 +83,7 @@ def bond_table(structure:Structure, # the explained structure
     i, j = np.minimum(edges['i'], edges['j']), np.maximum(edges['i'], edges['j'])
     return edges.assign(i=i, j=j).groupby(['i', 'j', 'bond_type', 'distance'], as_index=False)['attribution'].sum()
 
-# %% ../nbs/09_explain.ipynb #4fcc409e
+# %% ../nbs/09_explain.ipynb #527cac07
 def integrated_gradients(model:CGCNN, # model in eval mode
                          graph:CrystalGraph, # one structure
                          target:int|None=None, # class index (classification)
@@ -101,7 +101,7 @@ def integrated_gradients(model:CGCNN, # model in eval mode
     with torch.no_grad(): full, zero = output(x, e).item(), output(0 * x, 0 * e).item()
     return (x * grad_x).sum(1).numpy(), (e * grad_e).sum(1).numpy(), full, zero
 
-# %% ../nbs/09_explain.ipynb #5718519d
+# %% ../nbs/09_explain.ipynb #196cb0db
 def remove_atoms(graph:CrystalGraph, # one structure
                  atoms): # indices of the atoms to delete
     "The graph without `atoms`: their nodes and every edge to or from them are gone (the other edges are kept)."
@@ -119,7 +119,7 @@ def occlusion(model:CGCNN, # model in eval mode
     outputs = graph_outputs(model, [graph] + [remove_atoms(graph, [i]) for i in range(graph.n_atoms)], target)
     return outputs[0] - outputs[1:], float(outputs[0])
 
-# %% ../nbs/09_explain.ipynb #2ae050a2
+# %% ../nbs/09_explain.ipynb #35d05ffa
 def attention_table(model:CGCNN, structure:Structure, graph:CrystalGraph): # model with attention, structure, its graph
     "Attention weight of every directed edge, averaged over the layers (each atom's weights sum to 1 per layer and scale)."
     return edge_table(structure, graph).assign(weight=attention_weights(model, collate([graph])).mean(0).numpy())
@@ -148,7 +148,7 @@ def explain(model, # `CGCNN` or checkpoint path
     values, full = occlusion(model, graph, target)
     return Explanation(method, full, full - float(values.sum()), atom_table(structure, values), attention=attention)
 
-# %% ../nbs/09_explain.ipynb #aeeb1e55
+# %% ../nbs/09_explain.ipynb #1cc7ca8d
 def attributions(model:CGCNN, graph:CrystalGraph, structure:Structure, method:str, steps:int=32): # model, graph, structure, method, IG steps
     "Per-atom attributions of one structure with `method`."
     if method == 'occlusion': return occlusion(model, graph)[0]
@@ -181,7 +181,7 @@ def faithfulness(model, # `CGCNN` or checkpoint path (regression)
             'methods': {m: {'mean_change_top': r.top, 'mean_change_random': r.random, 'top_vs_random': r.top / max(r.random, 1e-12),
                             'spearman_trained_vs_randomised': r.rho} for m, r in df.iterrows()}}
 
-# %% ../nbs/09_explain.ipynb #f728bd5c
+# %% ../nbs/09_explain.ipynb #b515bd37
 def site_summary(explanation:Explanation, # from `explain`
                  structure:Structure, # the explained cell
                  params:dict): # its generator parameters (`StructureRecord.params`)
@@ -204,11 +204,12 @@ def defect_proximity(model, # `CGCNN` or checkpoint path
             'near_vs_far': float(atoms.loc[near, 'relative'].mean() / max(atoms.loc[~near, 'relative'].mean(), 1e-12)),
             'by_layer': atoms.groupby('layer')['relative'].mean().round(4).to_dict()}, atoms
 
-# %% ../nbs/09_explain.ipynb #d8293aa2
+# %% ../nbs/09_explain.ipynb #df47d172
 def plot_explanation(explanation:Explanation, # from `explain`
                      path, # PNG to write
-                     n_bonds:int=40): # draw the bonds with the largest |attribution|
-    "The cell projected on the x–z plane (layers horizontal), atoms coloured by contribution, bonds by attribution; and per-element sums."
+                     n_bonds:int=40, # draw the bonds with the largest |attribution|
+                     defects=None): # [k, 3] Cartesian positions of defect sites to mark (Å)
+    "The cell projected on the x–z plane (layers horizontal), atoms coloured by contribution, bonds by attribution, defect sites as ×; and per-element sums."
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -223,6 +224,7 @@ def plot_explanation(explanation:Explanation, # from `explain`
             ax.plot([a.x, b.x], [a.z, b.z], color='tab:red' if row.attribution > 0 else 'tab:blue', lw=0.5 + 3 * abs(row.attribution) / scale, alpha=0.6, zorder=1)
     points = ax.scatter(atoms['x'], atoms['z'], c=atoms['contribution'], cmap='coolwarm', vmin=-limit, vmax=limit, s=60, edgecolors='k', linewidths=0.4, zorder=2)
     for row in atoms.itertuples(): ax.annotate(row.element, (row.x, row.z), fontsize=5, ha='center', va='center', zorder=3)
+    if defects is not None and len(defects): ax.scatter(np.asarray(defects)[:, 0], np.asarray(defects)[:, 2], marker='x', s=120, c='k', zorder=4, label='defect site'); ax.legend(fontsize=6, loc='upper right')
     fig.colorbar(points, ax=ax, label='atom contribution')
     ax.set(xlabel='x (Å)', ylabel='z (Å)', title=f'{explanation.method}: prediction {explanation.prediction:.3f}', aspect='equal')
     summary = explanation.by_element()['sum']
@@ -259,7 +261,7 @@ def write_extxyz(structure, explanation:Explanation, path): # structure explaine
     atoms.write(path, format='extxyz')
     return path
 
-# %% ../nbs/09_explain.ipynb #11aba843
+# %% ../nbs/09_explain.ipynb #defbdf97
 def main(argv=None):
     "CLI: `nirich-explain CKPT CIF [--method exact|integrated_gradients|occlusion] [--out FILE.extxyz] [--figure FILE.png]`."
     p = argparse.ArgumentParser(prog='nirich-explain', description='Atom and bond contributions to one prediction.')
@@ -275,6 +277,6 @@ def main(argv=None):
     if args.figure: plot_explanation(explanation, args.figure)
     print(f'{args.method}: prediction {explanation.prediction:.4f}; per element:\n{explanation.by_element()}\nwrote {args.out}')
 
-# %% ../nbs/09_explain.ipynb #fcd51f5f
+# %% ../nbs/09_explain.ipynb #af233741
 #| eval: false
 if __name__ == '__main__': main()
