@@ -29,6 +29,10 @@ potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frame
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/02_potential.ipynb figures/runs/02_potential.ipynb
 
+ablation: $(STAMP)  # retrain the ablation of multi-scale/attention (tens of minutes on 2 cores)
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/03_ablation.ipynb figures/runs/03_ablation.ipynb
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
 	$(BIN)/nbdev_test --n_workers 2

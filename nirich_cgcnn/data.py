@@ -8,7 +8,7 @@ __all__ = ['GRAPH_FORMAT', 'DataError', 'read_id_prop', 'numeric_labels', 'cif_c
            'load_folder', 'from_structures', 'copy_subset', 'GraphBatch', 'collate', 'batches', 'random_split',
            'group_split']
 
-# %% ../nbs/02_data.ipynb #3024ae5c
+# %% ../nbs/02_data.ipynb #9e01f528
 import csv, hashlib, json, os, pickle, tempfile, warnings
 from dataclasses import dataclass, asdict
 from functools import lru_cache
@@ -23,11 +23,11 @@ from pymatgen.io.cif import CifFile
 from .graph import (CrystalGraph, GraphError, GraphSettings, atom_table_from_json, check_elements,
                                 default_atom_table, structure_graph)
 
-# %% ../nbs/02_data.ipynb #4f62d497
+# %% ../nbs/02_data.ipynb #d2f19d7f
 class DataError(GraphError):
     "Bad input data; the message names the file and the problem."
 
-# %% ../nbs/02_data.ipynb #49609027
+# %% ../nbs/02_data.ipynb #99eb0471
 def read_id_prop(data_dir): # folder holding `id_prop.csv`
     "Table of `id_prop.csv` with an `id` column (str) and one column per field; single-column files call it `target`."
     path = Path(data_dir) / 'id_prop.csv'
@@ -44,7 +44,7 @@ def read_id_prop(data_dir): # folder holding `id_prop.csv`
     if repeated: raise DataError(f"{path}: duplicate id(s) {repeated[:5]}; every structure needs its own id")
     return table
 
-# %% ../nbs/02_data.ipynb #0c5d5038
+# %% ../nbs/02_data.ipynb #5418eebe
 def numeric_labels(table:pd.DataFrame, # from `read_id_prop`
                    column:str, # property column
                    path): # the file, for error messages
@@ -57,7 +57,7 @@ def numeric_labels(table:pd.DataFrame, # from `read_id_prop`
         raise DataError(f"{path}: label '{table[column].iloc[i]}' of id {table['id'].iloc[i]} in column '{column}' is not a finite number ({len(bad)} bad row(s))")
     return values
 
-# %% ../nbs/02_data.ipynb #66fdc247
+# %% ../nbs/02_data.ipynb #b9b2b55d
 def cif_cell_volume(text:str): # CIF text
     "Cell volume (Å³) from the first block's cell lengths and angles; NaN if they are missing or unreadable."
     try:
@@ -68,7 +68,7 @@ def cif_cell_volume(text:str): # CIF text
     ca, cb, cg = np.cos(np.radians([al, be, ga]))
     return a * b * c * np.sqrt(max(1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg, 0.0))
 
-# %% ../nbs/02_data.ipynb #c4bce3fd
+# %% ../nbs/02_data.ipynb #0fc8cbdb
 def read_cif(path): # a CIF file
     "The structure in a CIF file, or a `DataError` naming the file."
     path = Path(path)
@@ -84,7 +84,7 @@ def read_cif(path): # a CIF file
         if volume <= 1e-3: raise DataError(f"{path}: cell volume is {volume:.3g} Å^3 (cell lengths/angles describe a flat cell)") from None
         raise DataError(f"{path}: not a readable CIF ({type(e).__name__}: {e})") from None
 
-# %% ../nbs/02_data.ipynb #09b4427a
+# %% ../nbs/02_data.ipynb #3d8f5b2c
 GRAPH_FORMAT = 2  # bump when the cached graph layout changes
 
 def graph_cache_key(content:bytes, # the CIF file's bytes
@@ -108,7 +108,7 @@ def load_graph(path:Path):
     "Read one cached graph."
     with open(path, 'rb') as f: return CrystalGraph(**{k: torch.from_numpy(v) for k, v in pickle.load(f).items()})
 
-# %% ../nbs/02_data.ipynb #45b34606
+# %% ../nbs/02_data.ipynb #749e0c6f
 @lru_cache(1)
 def _default_atom_table(): return default_atom_table()
 
@@ -117,7 +117,7 @@ def folder_atom_table(data_dir):
     path = Path(data_dir) / 'atom_init.json'
     return atom_table_from_json(path) if path.is_file() else _default_atom_table()
 
-# %% ../nbs/02_data.ipynb #622a576c
+# %% ../nbs/02_data.ipynb #f198c96b
 def load_graphs(paths:list, # CIF files
                 settings:GraphSettings=GraphSettings(), # graph settings
                 atom_table:torch.Tensor|None=None, # elements allowed (default table if None)
@@ -140,7 +140,7 @@ def load_graphs(paths:list, # CIF files
     for entry, graph in new.items(): save_graph(graph, entry)  # only once every file has been read without error
     return graphs
 
-# %% ../nbs/02_data.ipynb #e44751dc
+# %% ../nbs/02_data.ipynb #80c6c5c2
 @dataclass
 class CrystalDataset(torch.utils.data.Dataset):
     "Crystal graphs with their ids, optional labels and groups (the parent a cell was derived from)."
@@ -159,7 +159,7 @@ class CrystalDataset(torch.utils.data.Dataset):
         return CrystalDataset([self.ids[i] for i in indices], pick(self.graphs),
                               None if self.targets is None else self.targets[list(indices)], pick(self.groups), self.property, self.classes)
 
-# %% ../nbs/02_data.ipynb #07c404f0
+# %% ../nbs/02_data.ipynb #d343276e
 def load_folder(data_dir, # CGCNN-format folder: `id_prop.csv` + `<id>.cif` (+ optional `atom_init.json`)
                 property:str|None=None, # column to label with; None: first column if `id_prop.csv` exists
                 task:str='regression', # 'regression' or 'classification'
@@ -167,13 +167,15 @@ def load_folder(data_dir, # CGCNN-format folder: `id_prop.csv` + `<id>.cif` (+ o
                 cache_dir=None, # graph cache folder (None default, False none)
                 group_column:str='group', # column naming each structure's parent
                 atom_table:torch.Tensor|None=None, # allowed elements (default: the folder's table)
-                labelled:bool=True): # False: ignore labels (prediction); a folder without `id_prop.csv` is read as every `*.cif`
+                labelled:bool=True, # False: ignore labels (prediction); a folder without `id_prop.csv` is read as every `*.cif`
+                skip_unlabelled:bool=False): # drop rows whose `property` field is empty (a property computed for a subset only)
     "A `CrystalDataset` of a folder."
     data_dir = Path(data_dir)
     if not data_dir.is_dir(): raise DataError(f"{data_dir}: no such folder")
     has_table = (data_dir / 'id_prop.csv').is_file()
     if not has_table and labelled: read_id_prop(data_dir)  # raises the missing-file error
     table = read_id_prop(data_dir) if has_table else pd.DataFrame({'id': sorted(p.stem for p in data_dir.glob('*.cif'))})
+    if skip_unlabelled and property in table: table = table[table[property].str.strip() != ''].reset_index(drop=True)
     if table.empty: raise DataError(f"{data_dir}: no structures (no *.cif files and no id_prop.csv)")
     missing = [i for i in table['id'] if not (data_dir / f'{i}.cif').is_file()]
     if missing: raise DataError(f"{data_dir / 'id_prop.csv'}: {len(missing)} id(s) without a CIF file, e.g. {missing[:5]} (expected {data_dir}/<id>.cif)")
@@ -190,7 +192,7 @@ def load_folder(data_dir, # CGCNN-format folder: `id_prop.csv` + `<id>.cif` (+ o
     groups = table[group_column].tolist() if group_column in table else None
     return CrystalDataset(table['id'].tolist(), graphs, targets, groups, property if labelled else None, classes)
 
-# %% ../nbs/02_data.ipynb #cf75d838
+# %% ../nbs/02_data.ipynb #8dee568c
 def from_structures(structures:list, # pymatgen `Structure`s or ASE `Atoms`
                     ids:list|None=None, # ids (default '0', '1', …)
                     targets=None, # optional float labels
@@ -202,7 +204,7 @@ def from_structures(structures:list, # pymatgen `Structure`s or ASE `Atoms`
     for i, g in zip(ids, graphs): check_elements(g.atomic_numbers, _default_atom_table(), f'structure {i}')
     return CrystalDataset(ids, graphs, None if targets is None else torch.as_tensor(targets, dtype=torch.float32), groups)
 
-# %% ../nbs/02_data.ipynb #0c2dc4b3
+# %% ../nbs/02_data.ipynb #32ad1789
 def copy_subset(data_dir, # CGCNN-format folder
                 ids:list, # ids to copy
                 out_dir, # new folder (created; existing files of the same names are replaced)
@@ -214,7 +216,7 @@ def copy_subset(data_dir, # CGCNN-format folder
     table[columns or list(table.columns)].reset_index().to_csv(out_dir / 'id_prop.csv', index=False)
     return out_dir
 
-# %% ../nbs/02_data.ipynb #92127af9
+# %% ../nbs/02_data.ipynb #5bf3c429
 @dataclass
 class GraphBatch:
     "Several crystal graphs as one disconnected graph; atom and edge indices are offset per crystal."
@@ -241,7 +243,7 @@ def collate(graphs:list): # `CrystalGraph`s
                       torch.cat([g.dst for g in graphs]) + shift, torch.cat([g.images for g in graphs]),
                       torch.repeat_interleave(crystals, n_atoms), torch.repeat_interleave(crystals, n_edges))
 
-# %% ../nbs/02_data.ipynb #551954ab
+# %% ../nbs/02_data.ipynb #9f4b02b4
 def batches(dataset:CrystalDataset, # the data
             batch_size:int=64, # crystals per batch
             shuffle:bool=False, # shuffle each pass
@@ -251,7 +253,7 @@ def batches(dataset:CrystalDataset, # the data
     for chunk in order.split(batch_size):
         yield chunk, collate([dataset.graphs[i] for i in chunk])
 
-# %% ../nbs/02_data.ipynb #25b2c8b8
+# %% ../nbs/02_data.ipynb #02824e59
 def random_split(n:int, # number of structures
                  fractions=(0.8, 0.1, 0.1), # train, validation, test
                  seed:int=0): # random seed

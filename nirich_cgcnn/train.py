@@ -6,7 +6,7 @@
 __all__ = ['ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset', 'train',
            'ablation', 'ablation_summary', 'main']
 
-# %% ../nbs/04_train.ipynb #15aeb9dd
+# %% ../nbs/04_train.ipynb #17c7ebba
 import argparse, copy, random, sys, time
 
 import numpy as np
@@ -19,12 +19,12 @@ from .data import CrystalDataset, batches, group_split, load_folder, random_spli
 from .graph import GraphError, GraphSettings
 from .model import CGCNN, ModelConfig, dataset_outputs, multiscale_config, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #c961ba26
+# %% ../nbs/04_train.ipynb #8d6b09b0
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #b5d0eb57
+# %% ../nbs/04_train.ipynb #a4b1a14f
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -35,7 +35,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #870f21f5
+# %% ../nbs/04_train.ipynb #109e545f
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -44,7 +44,7 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #00129ced
+# %% ../nbs/04_train.ipynb #414b16e9
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
@@ -83,7 +83,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #43de8e05
+# %% ../nbs/04_train.ipynb #43b20977
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -92,7 +92,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #8ab6f9ad
+# %% ../nbs/04_train.ipynb #b8c735ac
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -118,12 +118,13 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #7c741192
+# %% ../nbs/04_train.ipynb #11ae31d4
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
     'plain CGCNN': ModelConfig(),
     '+multi-scale': ModelConfig(multiscale=True, graph=GraphSettings(max_neighbors=24)),
     '+attention': ModelConfig(attention=True),
-    'multi-scale + attention': multiscale_config()}
+    'multi-scale + attention': multiscale_config(),
+    'plain, 24 neighbours': ModelConfig(graph=GraphSettings(max_neighbors=24))}  # control: as many neighbours as multi-scale, one filter
 
 def ablation(data_dir, # CGCNN-format folder
              property:str, # column to learn
@@ -134,7 +135,7 @@ def ablation(data_dir, # CGCNN-format folder
     "One row per (architecture, seed): test MAE, parameters, training seconds, inference ms per structure."
     rows = []
     for name, config in configs.items():
-        dataset = load_folder(data_dir, property, config.task, settings=config.graph)
+        dataset = load_folder(data_dir, property, config.task, settings=config.graph, skip_unlabelled=True)
         split = split_dataset(dataset, seed=split_seed)
         test = dataset.subset(split[2])
         for seed in seeds:
@@ -155,7 +156,7 @@ def ablation_summary(table:pd.DataFrame): # from `ablation`
     summary['inference_cost_vs_plain'] = summary['infer_ms_per_structure'] / summary['infer_ms_per_structure'].iloc[0]
     return summary
 
-# %% ../nbs/04_train.ipynb #cf33aab9
+# %% ../nbs/04_train.ipynb #9a039dca
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -184,6 +185,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #b7470fa2
+# %% ../nbs/04_train.ipynb #7b4860a3
 #| eval: false
 if __name__ == '__main__': main()
