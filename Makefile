@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 N_DROPOUT ?= 25
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped potential ablation test export
+.PHONY: venv study shipped potential ablation active sweep test export
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -32,6 +32,14 @@ potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frame
 ablation: $(STAMP)  # retrain the ablation of multi-scale/attention (tens of minutes on 2 cores)
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/03_ablation.ipynb figures/runs/03_ablation.ipynb
+
+active: $(STAMP)  # strategy benchmark of active learning on the labelled pool (tens of minutes on 2 cores)
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/05_active.ipynb figures/runs/05_active.ipynb
+
+sweep: $(STAMP)  # papermill sweep of n_dropout over the prediction study
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/06_sweep.ipynb figures/runs/06_sweep.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
