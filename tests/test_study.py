@@ -1,0 +1,54 @@
+"""The fast study end to end on a tiny slice: every notebook runs and every expected file holds finite numbers."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / 'nbs' / 'study'
+
+
+def run(name, out, **parameters):
+    pm.execute_notebook(str(STUDY / f'{name}.ipynb'), str(out / f'{name}.ipynb'), parameters=dict(out_dir=str(out), **parameters),
+                        cwd=str(STUDY), kernel_name='python3', language='python', progress_bar=False)
+
+
+def finite_numbers(obj):
+    "Every number in a JSON-like object."
+    if isinstance(obj, dict): return [x for v in obj.values() for x in finite_numbers(v)]
+    if isinstance(obj, list): return [x for v in obj for x in finite_numbers(v)]
+    return [obj] if isinstance(obj, (int, float)) and not isinstance(obj, bool) else []
+
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp('study')
+    run('01_predict', out, n_dropout=5)
+    run('04_explain', out, n_cells=16, steps=4)
+    run('06_sweep', out, values=[2, 3])
+    return out
+
+
+def test_predictions_table_and_figure(study):
+    table = pd.read_csv(study / 'study_predictions.csv')
+    assert len(table) == 21 and np.isfinite(table[['mu', 'sigma', 'sigma_epistemic', 'sigma_aleatoric', 'target']].to_numpy()).all()
+    assert np.allclose(table['sigma'] ** 2, table['sigma_epistemic'] ** 2 + table['sigma_aleatoric'] ** 2, rtol=1e-3)
+    assert (study / 'study_predictions.png').stat().st_size > 10_000
+
+
+def test_explain_outputs(study):
+    result = json.loads((study / 'explain_faithfulness.json').read_text())
+    assert result['n_structures'] == 16 and set(result['methods']) == {'exact', 'integrated_gradients', 'occlusion'}
+    numbers = finite_numbers({k: v for k, v in result.items() if k != 'cells'})
+    assert numbers and np.isfinite(numbers).all()
+    for name in ('explain_defect_distance.png', 'explain_example.png', 'explain_example.extxyz'):
+        assert (study / name).stat().st_size > 1_000
+
+
+def test_sweep_outputs(study):
+    sweep = pd.read_csv(study / 'sweep_n_dropout.csv')
+    assert sweep['n_dropout'].tolist() == [2, 3] and np.isfinite(sweep.select_dtypes('number').to_numpy()).all()
+    assert (study / 'sweep_n_dropout.png').stat().st_size > 10_000
