@@ -8,7 +8,7 @@ __all__ = ['METHODS', 'Explanation', 'explained_output', 'graph_outputs', 'atom_
            'faithfulness', 'site_summary', 'defect_proximity', 'plot_explanation', 'plot_defect_proximity',
            'write_extxyz', 'main']
 
-# %% ../nbs/09_explain.ipynb #83d08908
+# %% ../nbs/09_explain.ipynb #06e20a87
 import argparse, sys
 from dataclasses import dataclass
 
@@ -23,7 +23,7 @@ from .model import CGCNN, attention_weights, mean_pool
 from .predict import as_model
 from .structures import defect_sites, site_layers
 
-# %% ../nbs/09_explain.ipynb #915c2016
+# %% ../nbs/09_explain.ipynb #f52df132
 METHODS = ('exact', 'integrated_gradients', 'occlusion')
 
 @dataclass
@@ -44,7 +44,7 @@ class Explanation:
         "Sum and mean |attribution| of bonds per bond type (e.g. Ni–O)."
         return self.bonds.groupby('bond_type')['attribution'].agg(['sum', lambda a: a.abs().mean(), 'count']).set_axis(['sum', 'mean_abs', 'count'], axis=1)
 
-# %% ../nbs/09_explain.ipynb #f2957215
+# %% ../nbs/09_explain.ipynb #4266bb10
 def explained_output(model:CGCNN, # model in eval mode
                      pooled:torch.Tensor, # [n_crystals, n_outputs] mean-pooled per-atom outputs
                      target:int|None=None): # class index (classification)
@@ -66,7 +66,7 @@ def atom_table(structure:Structure, values): # per-atom values
     return pd.DataFrame({'element': [s.specie.symbol for s in structure], 'x': structure.cart_coords[:, 0],
                          'y': structure.cart_coords[:, 1], 'z': structure.cart_coords[:, 2], 'contribution': np.asarray(values, dtype=float)})
 
-# %% ../nbs/09_explain.ipynb #fc6ee4da
+# %% ../nbs/09_explain.ipynb #33e8b03e
 def edge_table(structure:Structure, # the explained structure
                graph:CrystalGraph): # its graph
     "One row per directed edge: i (centre), j (neighbour), bond type (elements sorted) and distance (Å)."
@@ -83,7 +83,7 @@ def bond_table(structure:Structure, # the explained structure
     i, j = np.minimum(edges['i'], edges['j']), np.maximum(edges['i'], edges['j'])
     return edges.assign(i=i, j=j).groupby(['i', 'j', 'bond_type', 'distance'], as_index=False)['attribution'].sum()
 
-# %% ../nbs/09_explain.ipynb #527cac07
+# %% ../nbs/09_explain.ipynb #fcc57506
 def integrated_gradients(model:CGCNN, # model in eval mode
                          graph:CrystalGraph, # one structure
                          target:int|None=None, # class index (classification)
@@ -101,7 +101,7 @@ def integrated_gradients(model:CGCNN, # model in eval mode
     with torch.no_grad(): full, zero = output(x, e).item(), output(0 * x, 0 * e).item()
     return (x * grad_x).sum(1).numpy(), (e * grad_e).sum(1).numpy(), full, zero
 
-# %% ../nbs/09_explain.ipynb #196cb0db
+# %% ../nbs/09_explain.ipynb #5d129972
 def remove_atoms(graph:CrystalGraph, # one structure
                  atoms): # indices of the atoms to delete
     "The graph without `atoms`: their nodes and every edge to or from them are gone (the other edges are kept)."
@@ -119,7 +119,7 @@ def occlusion(model:CGCNN, # model in eval mode
     outputs = graph_outputs(model, [graph] + [remove_atoms(graph, [i]) for i in range(graph.n_atoms)], target)
     return outputs[0] - outputs[1:], float(outputs[0])
 
-# %% ../nbs/09_explain.ipynb #35d05ffa
+# %% ../nbs/09_explain.ipynb #eff915a3
 def attention_table(model:CGCNN, structure:Structure, graph:CrystalGraph): # model with attention, structure, its graph
     "Attention weight of every directed edge, averaged over the layers (each atom's weights sum to 1 per layer and scale)."
     return edge_table(structure, graph).assign(weight=attention_weights(model, collate([graph])).mean(0).numpy())
@@ -148,7 +148,7 @@ def explain(model, # `CGCNN` or checkpoint path
     values, full = occlusion(model, graph, target)
     return Explanation(method, full, full - float(values.sum()), atom_table(structure, values), attention=attention)
 
-# %% ../nbs/09_explain.ipynb #1cc7ca8d
+# %% ../nbs/09_explain.ipynb #1713623e
 def attributions(model:CGCNN, graph:CrystalGraph, structure:Structure, method:str, steps:int=32): # model, graph, structure, method, IG steps
     "Per-atom attributions of one structure with `method`."
     if method == 'occlusion': return occlusion(model, graph)[0]
@@ -181,7 +181,7 @@ def faithfulness(model, # `CGCNN` or checkpoint path (regression)
             'methods': {m: {'mean_change_top': r.top, 'mean_change_random': r.random, 'top_vs_random': r.top / max(r.random, 1e-12),
                             'spearman_trained_vs_randomised': r.rho} for m, r in df.iterrows()}}
 
-# %% ../nbs/09_explain.ipynb #b515bd37
+# %% ../nbs/09_explain.ipynb #b1330f44
 def site_summary(explanation:Explanation, # from `explain`
                  structure:Structure, # the explained cell
                  params:dict): # its generator parameters (`StructureRecord.params`)
@@ -195,16 +195,29 @@ def defect_proximity(model, # `CGCNN` or checkpoint path
                      cells:list, # (structure, params) pairs of vacancy/dopant cells
                      method:str='exact', # one of `METHODS`
                      radius:float=3.0): # "near the defect" (Å)
-    "Mean relative |attribution| of atoms within `radius` of a defect site and farther away, their ratio, and the per-atom table."
+    "Mean relative |attribution| of atoms within `radius` of a defect site and farther away, their ratio, per layer and (IG) per bond type near/far; and the per-atom table."
     model = as_model(model)
-    atoms = pd.concat([site_summary(explain(model, s, method, steps=32), s, p).assign(cell=n) for n, (s, p) in enumerate(cells)])
+    atoms, bonds = [], []
+    for n, (structure, params) in enumerate(cells):
+        explanation = explain(model, structure, method, steps=32)
+        table = site_summary(explanation, structure, params).assign(cell=n)
+        atoms.append(table)
+        if explanation.bonds is not None:
+            distance, magnitude = table['defect_distance'].to_numpy(), explanation.bonds['attribution'].abs()
+            bonds.append(explanation.bonds.assign(near=np.minimum(distance[explanation.bonds['i']], distance[explanation.bonds['j']]) <= radius,
+                                                  relative=magnitude / max(magnitude.mean(), 1e-12)))
+    atoms = pd.concat(atoms)
     near = atoms['defect_distance'] <= radius
-    return {'method': method, 'n_cells': len(cells), 'radius_A': radius, 'n_near': int(near.sum()), 'n_far': int((~near).sum()),
-            'mean_relative_near': float(atoms.loc[near, 'relative'].mean()), 'mean_relative_far': float(atoms.loc[~near, 'relative'].mean()),
-            'near_vs_far': float(atoms.loc[near, 'relative'].mean() / max(atoms.loc[~near, 'relative'].mean(), 1e-12)),
-            'by_layer': atoms.groupby('layer')['relative'].mean().round(4).to_dict()}, atoms
+    summary = {'method': method, 'n_cells': len(cells), 'radius_A': radius, 'n_near': int(near.sum()), 'n_far': int((~near).sum()),
+               'mean_relative_near': float(atoms.loc[near, 'relative'].mean()), 'mean_relative_far': float(atoms.loc[~near, 'relative'].mean()),
+               'near_vs_far': float(atoms.loc[near, 'relative'].mean() / max(atoms.loc[~near, 'relative'].mean(), 1e-12)),
+               'by_layer': atoms.groupby('layer')['relative'].mean().round(4).to_dict()}
+    if bonds:
+        by_type = pd.concat(bonds).groupby(['bond_type', 'near'])['relative'].mean().unstack().rename(columns={True: 'near', False: 'far'})
+        summary['bond_types'] = {t: {k: round(float(v), 4) for k, v in row.items() if pd.notna(v)} for t, row in by_type.iterrows()}
+    return summary, atoms
 
-# %% ../nbs/09_explain.ipynb #df47d172
+# %% ../nbs/09_explain.ipynb #b01a2bce
 def plot_explanation(explanation:Explanation, # from `explain`
                      path, # PNG to write
                      n_bonds:int=40, # draw the bonds with the largest |attribution|
@@ -261,12 +274,12 @@ def write_extxyz(structure, explanation:Explanation, path): # structure explaine
     atoms.write(path, format='extxyz')
     return path
 
-# %% ../nbs/09_explain.ipynb #defbdf97
+# %% ../nbs/09_explain.ipynb #e5018d2e
 def main(argv=None):
     "CLI: `nirich-explain CKPT CIF [--method exact|integrated_gradients|occlusion] [--out FILE.extxyz] [--figure FILE.png]`."
     p = argparse.ArgumentParser(prog='nirich-explain', description='Atom and bond contributions to one prediction.')
     p.add_argument('checkpoint'); p.add_argument('cif')
-    p.add_argument('--method', choices=METHODS, default='exact')
+    p.add_argument('--method', choices=METHODS, default='occlusion')
     p.add_argument('--out', default='explanation.extxyz'); p.add_argument('--figure')
     args = p.parse_args(argv)
     try:
@@ -277,6 +290,6 @@ def main(argv=None):
     if args.figure: plot_explanation(explanation, args.figure)
     print(f'{args.method}: prediction {explanation.prediction:.4f}; per element:\n{explanation.by_element()}\nwrote {args.out}')
 
-# %% ../nbs/09_explain.ipynb #af233741
+# %% ../nbs/09_explain.ipynb #80fc7a40
 #| eval: false
 if __name__ == '__main__': main()
