@@ -8,7 +8,7 @@ __all__ = ['SMALL_SUPERCELLS', 'STRATEGIES', 'default_space', 'space_to_json', '
            'read_state', 'write_state', 'unlabelled', 'run_active', 'pool_run', 'calls_to_reach',
            'random_expected_calls', 'main']
 
-# %% ../nbs/08_active.ipynb #78fe6731
+# %% ../nbs/08_active.ipynb #ff0c5086
 import argparse, json, sys, time
 from pathlib import Path
 
@@ -21,13 +21,14 @@ from skopt.acquisition import gaussian_ei, gaussian_lcb
 from skopt.space import Categorical, Integer, Real, Space
 
 from .data import CrystalDataset, from_structures
+from .graph import to_structure
 from .model import ModelConfig
 from .oracle import atomic_write, formation_energy_per_atom, load_references, oracle_calculator, oracle_info, relax
 from .predict import predict_table
 from .structures import DOPANTS, FAMILIES, build_cell
 from .train import fit, train
 
-# %% ../nbs/08_active.ipynb #b15dc977
+# %% ../nbs/08_active.ipynb #c0759048
 SMALL_SUPERCELLS = ['hex-2x1x1', 'rho-2x2x2', 'hex-r3', 'hex-2x2x1', 'hex-4x1x1', 'rho-2x2x3']
 
 def default_space():
@@ -58,7 +59,7 @@ def cell_of(point, space:Space): # point (list of values) and its space
     "The `StructureRecord` a point stands for."
     return build_cell(**{d.name: (v.item() if hasattr(v, 'item') else v) for d, v in zip(space.dimensions, point)})
 
-# %% ../nbs/08_active.ipynb #0703e98c
+# %% ../nbs/08_active.ipynb #e2562fb0
 class SpaceGraphs:
     "Rows of (transformed) space points → crystal graphs of their cells, cached by cell id."
     def __init__(self, space:Space, settings=None): self.space, self.settings, self.cache = space, settings, {}
@@ -100,7 +101,7 @@ class CGCNNSurrogate(RegressorMixin, BaseEstimator):
         table = predict_table(self.model_, self.graphs(X), self.n_dropout, seed=self.seed)
         return (table['mu'].to_numpy(), table['sigma'].to_numpy()) if return_std else table['mu'].to_numpy()
 
-# %% ../nbs/08_active.ipynb #0cfaea19
+# %% ../nbs/08_active.ipynb #3d582c91
 STRATEGIES = ('ei', 'ucb', 'greedy', 'uncertainty', 'random')
 
 class _Fixed:
@@ -132,7 +133,7 @@ def select_batch(scores, # score per candidate (higher is better)
         if len(chosen) == q: return chosen
     return chosen + [int(i) for i in order if i not in chosen][:q - len(chosen)]
 
-# %% ../nbs/08_active.ipynb #be291b96
+# %% ../nbs/08_active.ipynb #ca893ec8
 def chgnet_oracle(references:str|Path='data/nirich/references.json', # elemental references (`nirich-data`)
                   steps:int=200, fmax:float=0.05): # relaxation cap and threshold
     "Objective: CHGNet-relaxed formation energy per atom (eV/atom)."
@@ -143,17 +144,19 @@ def chgnet_oracle(references:str|Path='data/nirich/references.json', # elemental
         return dict(value=float(value), energy=float(r['energy']), converged=bool(r['converged']), n_steps=int(r['n_steps']), **oracle_info())
     return label
 
-def dft_oracle(steps:int=200): # CHGNet pre-relaxation cap
-    "Objective: minus the GPAW PBE+U band gap (eV) of the CHGNet-relaxed cell."
+def dft_oracle(steps:int=200, # CHGNet pre-relaxation cap
+               settings=None, # `dft.DFTSettings` (default: the oracle's defaults)
+               timeout_s:float=3600): # GPAW wall-clock limit per cell
+    "Objective: minus the GPAW PBE+U band gap (eV) of the CHGNet-relaxed cell (NaN, and kept, if DFT fails)."
     from nirich_cgcnn.dft import dft_label
     def label(record):
         relaxed = relax(record.structure, steps=steps, calc=oracle_calculator())['atoms']
-        d = dft_label(relaxed)
+        d = dft_label(to_structure(relaxed), settings, timeout_s=timeout_s)
         gap = d.get('band_gap')
         return dict(value=-float(gap) if gap is not None and d.get('converged') else float('nan'), dft=d)
     return label
 
-# %% ../nbs/08_active.ipynb #e071eedf
+# %% ../nbs/08_active.ipynb #20df824f
 def read_state(out:Path)->dict|None:
     "The saved state of a run, or None."
     path = Path(out) / 'state.json'
@@ -217,7 +220,7 @@ def run_active(out, # folder for state.json (created; an existing run there resu
     bar.close()
     return pd.DataFrame(state['labels'])
 
-# %% ../nbs/08_active.ipynb #f60af5e4
+# %% ../nbs/08_active.ipynb #028c9d21
 def pool_run(pool:CrystalDataset, # every member labelled (`targets`: the objective)
              keys:list, # diversity key per member (e.g. formula)
              strategy:str, seed:int, # strategy and seed
@@ -250,7 +253,7 @@ def random_expected_calls(y, # every label of the pool
     k = int((np.asarray(y) <= target).sum())
     return (len(y) + 1) / (k + 1)
 
-# %% ../nbs/08_active.ipynb #5ef230ca
+# %% ../nbs/08_active.ipynb #17ec2a4f
 def main(argv=None):
     "CLI: `nirich-active [--space FILE] [--rounds N] [--oracle chgnet|dft] [--out DIR] ...`."
     p = argparse.ArgumentParser(prog='nirich-active', description='Bayesian optimisation of Ni-rich defect cells with a CGCNN surrogate and a real oracle (resumable).')
@@ -273,6 +276,6 @@ def main(argv=None):
     best = labels.loc[labels['value'].idxmin()]
     print(f"{len(labels)} labels in {a.out}/state.json; best {best['id']} ({best['formula']}): {best['value']:.4f}")
 
-# %% ../nbs/08_active.ipynb #dba81de8
+# %% ../nbs/08_active.ipynb #ca4ea945
 #| eval: false
 if __name__ == '__main__': main()

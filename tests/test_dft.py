@@ -37,3 +37,11 @@ def test_mgo_is_a_wide_gap_insulator(mgo):
 def test_timeout_is_recorded_not_raised(mgo):
     r = dft_label(mgo, DFTSettings(kpt_density=0.5), timeout_s=1)
     assert (r["status"], r["converged"]) == ("timeout", False) and r["wall_s"] < 30
+
+
+def test_dft_oracle_of_active_learning_minimises_minus_the_gap(mgo):
+    "The active-learning DFT oracle (CHGNet pre-relaxation, then GPAW) returns minus the band gap as its objective."
+    from types import SimpleNamespace
+    from nirich_cgcnn.active import dft_oracle
+    label = dft_oracle(steps=0, settings=DFTSettings(kpt_density=0.5), timeout_s=300)(SimpleNamespace(structure=mgo))
+    assert label['dft']['status'] == 'ok' and -5.5 < label['value'] < -3.5 and label['value'] == -label['dft']['band_gap']
