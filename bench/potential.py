@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nirich_cgcnn.calculator import NiRichCalculator, dataset_frames, energy_forces_stress, relax
+from nirich_cgcnn.calculator import NiRichCalculator, dataset_frames, energy_drift, energy_forces_stress, relax, run_md
 from nirich_cgcnn.data import collate
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.oracle import oracle_calculator, to_atoms
@@ -50,10 +50,18 @@ def relaxed_lattice(calc, atoms):
     return {'abc': atoms.cell.cellpar()[:3].round(4).tolist(), 'converged': converged, 'steps': steps}
 
 
+def nve_drift(path, atoms, steps):
+    "Drift of the total energy (meV/atom/ps) in NVE MD at 300 K with our potential (float64), from the given cell."
+    atoms = atoms.copy(); atoms.calc = NiRichCalculator(path, dtype=torch.float64)
+    log = run_md(atoms, temperature=300, steps=steps, timestep=1.0, ensemble='nve', interval=10)
+    return {'steps': steps, 'timestep_fs': 1.0, 'drift_meV_atom_ps': energy_drift(log), 'final_temperature_K': log[-1]['temperature']}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--checkpoint', default=None)
     p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--md-steps', type=int, default=1000, help='NVE steps of 1 fs for the energy drift')
     args = p.parse_args()
     path = args.checkpoint or shipped_checkpoint('energy')
     model = load_checkpoint(path)
@@ -69,13 +77,15 @@ def main():
     result = {'checkpoint': str(path), 'n_test_frames': len(test), 'energy_mae': energy_mae, 'force_mae': force_mae,
               'zero_force_mae': zero_force_mae, 'cell': cell.id, 'n_atoms': len(atoms),
               'seconds_per_call_ours': t_ours, 'seconds_per_call_chgnet': t_chgnet, 'speedup_vs_chgnet': t_chgnet / t_ours,
-              'relaxed_ours': relaxed_lattice(ours, atoms), 'relaxed_chgnet': relaxed_lattice(chgnet, atoms)}
+              'relaxed_ours': relaxed_lattice(ours, atoms), 'relaxed_chgnet': relaxed_lattice(chgnet, atoms),
+              'nve': nve_drift(path, atoms, args.md_steps)}
     (ROOT / 'figures').mkdir(exist_ok=True)
     (ROOT / 'figures' / 'bench_potential.json').write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"force MAE {force_mae:.3f} eV/Å (predicting zero: {zero_force_mae:.3f}; target <= 0.10), "
           f"energy MAE {1000 * energy_mae:.1f} meV/atom on {len(test)} held-out frames; "
-          f"{result['speedup_vs_chgnet']:.1f}x faster than CHGNet per call (target >= 5x)")
+          f"{result['speedup_vs_chgnet']:.1f}x faster than CHGNet per call (target >= 5x); "
+          f"NVE drift {result['nve']['drift_meV_atom_ps']:.3f} meV/atom/ps (target < 1)")
 
 
 if __name__ == '__main__': main()
