@@ -34,7 +34,7 @@ def study(tmp_path_factory):
 
 def test_predictions_table_and_figure(study):
     table = pd.read_csv(study / 'study_predictions.csv')
-    assert len(table) == len(list((ROOT / 'data' / 'sample').glob('*.cif'))) and np.isfinite(table[['mu', 'sigma', 'sigma_epistemic', 'sigma_aleatoric', 'target']].to_numpy()).all()
+    assert len(table) == len(pd.read_csv(ROOT / 'data' / 'sample' / 'id_prop.csv')) and np.isfinite(table[['mu', 'sigma', 'sigma_epistemic', 'sigma_aleatoric', 'target']].to_numpy()).all()
     assert np.allclose(table['sigma'] ** 2, table['sigma_epistemic'] ** 2 + table['sigma_aleatoric'] ** 2, rtol=1e-3)
     assert (study / 'study_predictions.png').stat().st_size > 10_000
 
