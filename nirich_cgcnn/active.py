@@ -8,7 +8,7 @@ __all__ = ['SMALL_SUPERCELLS', 'STRATEGIES', 'default_space', 'space_to_json', '
            'read_state', 'write_state', 'unlabelled', 'run_active', 'pool_run', 'calls_to_reach',
            'random_expected_calls', 'main']
 
-# %% ../nbs/08_active.ipynb #ff0c5086
+# %% ../nbs/08_active.ipynb #d6e4a867
 import argparse, json, sys, time
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from .predict import predict_table
 from .structures import DOPANTS, FAMILIES, build_cell
 from .train import fit, train
 
-# %% ../nbs/08_active.ipynb #c0759048
+# %% ../nbs/08_active.ipynb #b90458f7
 SMALL_SUPERCELLS = ['hex-2x1x1', 'rho-2x2x2', 'hex-r3', 'hex-2x2x1', 'hex-4x1x1', 'rho-2x2x3']
 
 def default_space():
@@ -59,12 +59,12 @@ def cell_of(point, space:Space): # point (list of values) and its space
     "The `StructureRecord` a point stands for."
     return build_cell(**{d.name: (v.item() if hasattr(v, 'item') else v) for d, v in zip(space.dimensions, point)})
 
-# %% ../nbs/08_active.ipynb #e2562fb0
+# %% ../nbs/08_active.ipynb #e74532e8
 class SpaceGraphs:
     "Rows of (transformed) space points → crystal graphs of their cells, cached by cell id."
     def __init__(self, space:Space, settings=None): self.space, self.settings, self.cache = space, settings, {}
-    def __call__(self, X, transformed:bool=True):
-        points = self.space.inverse_transform(np.asarray(X)) if transformed else X
+    def __call__(self, X):
+        points = self.space.inverse_transform(np.asarray(X))
         records = [cell_of(p, self.space) for p in points]
         new = [r for r in records if r.id not in self.cache]
         if new:
@@ -75,7 +75,7 @@ class SpaceGraphs:
 class PoolGraphs:
     "Rows [[i], …] → graphs of pool members i."
     def __init__(self, pool:CrystalDataset): self.pool = pool
-    def __call__(self, X, transformed:bool=True): return self.pool.subset(np.asarray(X, dtype=int)[:, 0])
+    def __call__(self, X): return self.pool.subset(np.asarray(X, dtype=int)[:, 0])
 
 class CGCNNSurrogate(RegressorMixin, BaseEstimator):
     "scikit-optimize-compatible regressor: a CGCNN with MC dropout over the cells that rows of X stand for."
@@ -101,7 +101,7 @@ class CGCNNSurrogate(RegressorMixin, BaseEstimator):
         table = predict_table(self.model_, self.graphs(X), self.n_dropout, seed=self.seed)
         return (table['mu'].to_numpy(), table['sigma'].to_numpy()) if return_std else table['mu'].to_numpy()
 
-# %% ../nbs/08_active.ipynb #3d582c91
+# %% ../nbs/08_active.ipynb #4b03dcd4
 STRATEGIES = ('ei', 'ucb', 'greedy', 'uncertainty', 'random')
 
 class _Fixed:
@@ -133,7 +133,7 @@ def select_batch(scores, # score per candidate (higher is better)
         if len(chosen) == q: return chosen
     return chosen + [int(i) for i in order if i not in chosen][:q - len(chosen)]
 
-# %% ../nbs/08_active.ipynb #ca893ec8
+# %% ../nbs/08_active.ipynb #f805f8b1
 def chgnet_oracle(references:str|Path='data/nirich/references.json', # elemental references (`nirich-data`)
                   steps:int=200, fmax:float=0.05): # relaxation cap and threshold
     "Objective: CHGNet-relaxed formation energy per atom (eV/atom)."
@@ -156,7 +156,7 @@ def dft_oracle(steps:int=200, # CHGNet pre-relaxation cap
         return dict(value=-float(gap) if gap is not None and d.get('converged') else float('nan'), dft=d)
     return label
 
-# %% ../nbs/08_active.ipynb #20df824f
+# %% ../nbs/08_active.ipynb #d36ea218
 def read_state(out:Path)->dict|None:
     "The saved state of a run, or None."
     path = Path(out) / 'state.json'
@@ -220,7 +220,7 @@ def run_active(out, # folder for state.json (created; an existing run there resu
     bar.close()
     return pd.DataFrame(state['labels'])
 
-# %% ../nbs/08_active.ipynb #028c9d21
+# %% ../nbs/08_active.ipynb #cda92015
 def pool_run(pool:CrystalDataset, # every member labelled (`targets`: the objective)
              keys:list, # diversity key per member (e.g. formula)
              strategy:str, seed:int, # strategy and seed
@@ -253,7 +253,7 @@ def random_expected_calls(y, # every label of the pool
     k = int((np.asarray(y) <= target).sum())
     return (len(y) + 1) / (k + 1)
 
-# %% ../nbs/08_active.ipynb #17ec2a4f
+# %% ../nbs/08_active.ipynb #1f752b87
 def main(argv=None):
     "CLI: `nirich-active [--space FILE] [--rounds N] [--oracle chgnet|dft] [--out DIR] ...`."
     p = argparse.ArgumentParser(prog='nirich-active', description='Bayesian optimisation of Ni-rich defect cells with a CGCNN surrogate and a real oracle (resumable).')
@@ -276,6 +276,6 @@ def main(argv=None):
     best = labels.loc[labels['value'].idxmin()]
     print(f"{len(labels)} labels in {a.out}/state.json; best {best['id']} ({best['formula']}): {best['value']:.4f}")
 
-# %% ../nbs/08_active.ipynb #ca4ea945
+# %% ../nbs/08_active.ipynb #8f22c395
 #| eval: false
 if __name__ == '__main__': main()
