@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped potential ablation active sweep test export
+.PHONY: venv study shipped potential ablation active sweep ood test export
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 # fast (default, minutes): shipped weights and data. FULL=1: also retrain the shipped model and the potential, and
 # rerun the ablation and the active-learning benchmark (hours on 2 cores).
-STUDY_NOTEBOOKS := $(if $(FULL),00_train 01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md)
+STUDY_NOTEBOOKS := $(if $(FULL),00_train 01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md 09_ood 10_metrics,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md 10_metrics)
 
 study: $(STAMP)
 	mkdir -p figures/runs
@@ -25,9 +25,18 @@ study: $(STAMP)
 	  $(PAPERMILL) --cwd nbs/study nbs/study/$$nb.ipynb figures/runs/$$nb.ipynb || exit 1; \
 	done
 
-shipped: $(STAMP)  # retrain the shipped formation-energy model from data/nirich and rewrite data/sample
+# one shipped model: $(call train,property,task,unit,data folder,sample folder or '')
+train = $(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/00_train_$(1).ipynb -p property $(1) \
+  -p task $(2) -p unit '$(3)' -p data_dir ../../data/nirich/$(4) -p out ../../nirich_cgcnn/models/$(1).pt -p sample_dir '$(5)'
+
+shipped: $(STAMP)  # retrain every shipped property model from data/nirich (and rewrite data/sample)
 	mkdir -p figures/runs
-	$(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/00_train.ipynb
+	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,../../data/sample)
+	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,)
+	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,)
+	$(call train,defect_class,classification,,cgcnn,)
+	$(call train,band_gap,regression,eV,dft,)
+	$(call train,fermi_level,regression,eV,dft,)
 
 potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames
 	mkdir -p figures/runs
@@ -44,6 +53,10 @@ active: $(STAMP)  # strategy benchmark of active learning on the labelled pool (
 sweep: $(STAMP)  # papermill sweep of n_dropout over the prediction study
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/06_sweep.ipynb figures/runs/06_sweep.ipynb
+
+ood: $(STAMP)  # epistemic σ on a family never trained on (NCA-F) vs in-distribution test cells
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/09_ood.ipynb figures/runs/09_ood.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi

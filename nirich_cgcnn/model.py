@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank', 'MultiScaleConv',
-           'cosine_cutoff', 'mean_pool', 'repeat_batch', 'CGCNN', 'mc_dropout', 'reuse_freed_memory', 'dataset_outputs',
-           'multiscale_config', 'attention_weights', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
-           'shipped_checkpoint']
+           'cosine_cutoff', 'mean_pool', 'repeat_batch', 'zero_linear', 'CGCNN', 'mc_dropout', 'reuse_freed_memory',
+           'dataset_outputs', 'multiscale_config', 'attention_weights', 'plain', 'save_checkpoint', 'CheckpointError',
+           'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #42b65b6d
+# %% ../nbs/03_model.ipynb #eabd1164
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,7 +23,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #4bbdb7ab
+# %% ../nbs/03_model.ipynb #6db3d77c
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -41,6 +41,7 @@ class ModelConfig:
     attention: bool = False  # attention-weighted neighbour aggregation (weights sum to 1 per atom)
     multiscale: bool = False  # separate filters for the nearest `short_neighbors` and the farther neighbours, fused per atom
     short_neighbors: int = 12  # neighbours of the short scale (multiscale); the graph must keep more (`graph.max_neighbors`)
+    crystal_context: bool = False  # crystal scale: after each convolution every atom adds a learned map of its crystal's mean embedding
     graph: GraphSettings = field(default_factory=GraphSettings)  # how structures become graphs
 
     @classmethod
@@ -48,7 +49,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #dc04088e
+# %% ../nbs/03_model.ipynb #c3b5d3d0
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -91,7 +92,7 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #33f5b548
+# %% ../nbs/03_model.ipynb #d50c8c6d
 def segment_softmax(scores:torch.Tensor, # [n_edges] scores
                     index:torch.Tensor, # [n_edges] centre atom of each edge
                     n:int): # number of atoms
@@ -104,7 +105,7 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #456cfa17
+# %% ../nbs/03_model.ipynb #30196549
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -120,13 +121,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #be06bfc4
+# %% ../nbs/03_model.ipynb #51624474
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #57d96427
+# %% ../nbs/03_model.ipynb #c97afa04
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -134,7 +135,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #a6e57b41
+# %% ../nbs/03_model.ipynb #fcfdc20f
 def repeat_batch(batch:GraphBatch, # crystals
                  n:int): # copies
     "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
@@ -145,7 +146,14 @@ def repeat_batch(batch:GraphBatch, # crystals
                       batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
                       crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
 
-# %% ../nbs/03_model.ipynb #d5a391c5
+# %% ../nbs/03_model.ipynb #37fd7c05
+def zero_linear(width:int): # input and output width
+    "A linear map that starts at zero, so an added branch leaves the model unchanged at initialisation."
+    layer = nn.Linear(width, width)
+    nn.init.zeros_(layer.weight); nn.init.zeros_(layer.bias)
+    return layer
+
+# %% ../nbs/03_model.ipynb #9a785051
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -161,6 +169,7 @@ class CGCNN(nn.Module):
         conv = (lambda: MultiScaleConv(config.atom_fea_len, n_edge, config.short_neighbors, **options)) if config.multiscale else \
                (lambda: GatedConv(config.atom_fea_len, n_edge, **options))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
+        self.contexts = nn.ModuleList(zero_linear(config.atom_fea_len) for _ in range(config.n_conv)) if config.crystal_context else None
         self.dropout, self.conv_dropout = nn.Dropout(config.dropout), nn.Dropout(config.conv_dropout)
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
         hidden = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.Softplus(), nn.Dropout(config.dropout))]
@@ -172,15 +181,20 @@ class CGCNN(nn.Module):
         weight = cosine_cutoff(distances, self.config.graph.cutoff) if self.config.envelope else None
         return self.atom_table[batch.atomic_numbers], gaussian_basis(distances, self.config.graph), weight
 
-    def trunk(self, atom_features, edge_features, edge_weight, src, dst):
-        "Atom embeddings [n_atoms, atom_fea_len] from explicit inputs (see `inputs`)."
+    def trunk(self, atom_features, edge_features, edge_weight, src, dst, atom_crystal=None):
+        "Atom embeddings [n_atoms, atom_fea_len] from explicit inputs (see `inputs`; `atom_crystal` None: one crystal)."
         h = self.embed(atom_features)
-        for conv in self.convs: h = self.conv_dropout(conv(h, edge_features, src, dst, edge_weight))
+        if atom_crystal is None: atom_crystal = torch.zeros(len(h), dtype=torch.long, device=h.device)
+        n_crystals = int(atom_crystal.max()) + 1 if len(h) else 0
+        for i, conv in enumerate(self.convs):
+            h = conv(h, edge_features, src, dst, edge_weight)
+            if self.contexts is not None: h = h + self.contexts[i](mean_pool(h, atom_crystal, n_crystals))[atom_crystal]
+            h = self.conv_dropout(h)
         return h
 
     def atom_embeddings(self, batch:GraphBatch):
         "Atom embeddings after the convolutions, [n_atoms, atom_fea_len]; differentiable in positions and cells."
-        return self.trunk(*self.inputs(batch), batch.src, batch.dst)
+        return self.trunk(*self.inputs(batch), batch.src, batch.dst, batch.atom_crystal)
 
     def atom_outputs(self, h:torch.Tensor): # [..., n_atoms, atom_fea_len] embeddings
         "Per-atom outputs (normalised units) whose crystal mean is the prediction."
@@ -195,7 +209,7 @@ class CGCNN(nn.Module):
             if n_samples: h = h.expand(n_samples, *h.shape)
         return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #817641cb
+# %% ../nbs/03_model.ipynb #289329ad
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -207,7 +221,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #4a2ce685
+# %% ../nbs/03_model.ipynb #744a6e31
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -217,7 +231,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #53feee2d
+# %% ../nbs/03_model.ipynb #d102cd6b
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -227,12 +241,12 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #877cd1e8
+# %% ../nbs/03_model.ipynb #2bf7ce0d
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #2cf7724a
+# %% ../nbs/03_model.ipynb #c3987e28
 @torch.no_grad()
 def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
                       batch:GraphBatch): # crystals
@@ -246,7 +260,7 @@ def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
         return w
     return torch.stack([layer(conv) for conv in model.convs])
 
-# %% ../nbs/03_model.ipynb #172204fa
+# %% ../nbs/03_model.ipynb #fc26fb3b
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -254,7 +268,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #3ddcbf0b
+# %% ../nbs/03_model.ipynb #9c800bf5
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -268,7 +282,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #1e6fed50
+# %% ../nbs/03_model.ipynb #2f57c3d9
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -291,7 +305,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #1f186134
+# %% ../nbs/03_model.ipynb #8ded0527
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package

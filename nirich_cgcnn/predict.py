@@ -6,10 +6,11 @@
 __all__ = ['as_model', 'as_dataset', 'folder_targets', 'regression_table', 'classification_table', 'predict_table', 'predict',
            'plot_predictions', 'main']
 
-# %% ../nbs/05_predict.ipynb #281b002c
+# %% ../nbs/05_predict.ipynb #63d2ced4
 import argparse, sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -17,7 +18,7 @@ from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
-# %% ../nbs/05_predict.ipynb #4dc66bb1
+# %% ../nbs/05_predict.ipynb #81686dd8
 def as_model(model): # a `CGCNN`, or a checkpoint path
     "A model in eval mode."
     return model.eval() if isinstance(model, CGCNN) else load_checkpoint(model)
@@ -30,18 +31,22 @@ def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, 
     if isinstance(data, (list, tuple)): return from_structures(data, settings=model.config.graph)
     return load_folder(data, settings=model.config.graph, atom_table=model.atom_table, cache_dir=cache_dir, labelled=False)
 
-# %% ../nbs/05_predict.ipynb #267b3311
+# %% ../nbs/05_predict.ipynb #98ef394e
 def folder_targets(data, # the data passed to `predict_table`
                    ids:list, # structure ids
-                   property:str|None): # the model's property
-    "Known labels of the model's property from the folder's `id_prop.csv` (NaN where absent), or None."
-    if isinstance(data, CrystalDataset): return None if data.targets is None else data.targets.numpy()
+                   property:str|None, # the model's property
+                   classification:bool=False): # class names instead of numbers
+    "Known labels of the model's property (NaN or empty where absent), or None."
+    if isinstance(data, CrystalDataset):
+        if data.targets is None: return None
+        return np.array(data.classes)[data.targets.numpy()] if classification else data.targets.numpy()
     if isinstance(data, (list, tuple)) or not (Path(data) / 'id_prop.csv').is_file(): return None
     table = read_id_prop(data).set_index('id')
     column = property if property in table else ('target' if 'target' in table else None)
-    return None if column is None else pd.to_numeric(table.loc[ids, column], errors='coerce').to_numpy()
+    if column is None: return None
+    return table.loc[ids, column].to_numpy() if classification else pd.to_numeric(table.loc[ids, column], errors='coerce').to_numpy()
 
-# %% ../nbs/05_predict.ipynb #dcad4536
+# %% ../nbs/05_predict.ipynb #69a878f5
 def regression_table(model:CGCNN, # regression model
                      samples:torch.Tensor): # [T, n, 2] normalised means and log-variances
     "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit."
@@ -62,7 +67,7 @@ def classification_table(model:CGCNN, # classification model
                           'sigma': probs[:, torch.arange(len(best)), best].std(0, unbiased=False)})
     return table.join(pd.DataFrame(mean.numpy(), columns=[f'p_{c}' for c in classes]))
 
-# %% ../nbs/05_predict.ipynb #0617d5f0
+# %% ../nbs/05_predict.ipynb #6b6dcda0
 def predict_table(model, # a `CGCNN` or checkpoint path
                   data, # folder, list of structures, or `CrystalDataset`
                   n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -77,11 +82,11 @@ def predict_table(model, # a `CGCNN` or checkpoint path
         samples = dataset_outputs(model, dataset, max(n_dropout, 1), batch_size)
     table = (regression_table if model.config.task == 'regression' else classification_table)(model, samples)
     table.insert(0, 'id', dataset.ids)
-    targets = folder_targets(data, dataset.ids, model.meta.get('property'))
+    targets = folder_targets(data, dataset.ids, model.meta.get('property'), model.config.task == 'classification')
     if targets is not None: table['target'] = targets
     return table
 
-# %% ../nbs/05_predict.ipynb #d0d1f369
+# %% ../nbs/05_predict.ipynb #c7ab309a
 def predict(model, # a `CGCNN` or checkpoint path
             data, # folder (`id_prop.csv` + CIFs, or just CIFs), list of structures, or `CrystalDataset`
             n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -92,7 +97,7 @@ def predict(model, # a `CGCNN` or checkpoint path
     columns = ['mu', 'sigma'] + (['sigma_epistemic', 'sigma_aleatoric'] if components else [])
     return {cid: tuple(row) for cid, row in zip(table['id'], table[columns].itertuples(index=False))}
 
-# %% ../nbs/05_predict.ipynb #c8083c61
+# %% ../nbs/05_predict.ipynb #3e9882a5
 def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
                      path, # PNG to write
                      label:str='prediction'): # axis label (property and unit)
@@ -115,7 +120,7 @@ def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_predict.ipynb #e24c3124
+# %% ../nbs/05_predict.ipynb #95b5971e
 def main(argv=None):
     "CLI: `nirich-predict [CKPT] DATA [--n-dropout 25] [--out preds.csv] [--figure preds.png]`."
     p = argparse.ArgumentParser(prog='nirich-predict', description='Predict with MC-dropout uncertainty.')
@@ -136,6 +141,6 @@ def main(argv=None):
     if args.figure and model.config.task == 'regression': plot_predictions(table, args.figure, label)
     print(f'wrote {args.out}: {len(table)} structures, {args.n_dropout} dropout samples')
 
-# %% ../nbs/05_predict.ipynb #dd7783f6
+# %% ../nbs/05_predict.ipynb #67c11649
 #| eval: false
 if __name__ == '__main__': main()

@@ -1,5 +1,6 @@
 "Real GPAW runs through the DFT oracle's code path (`dft_label` -> Debian python3 -> `dft_worker`); seconds each."
-import math, shutil, subprocess
+import json, math, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
 
 import pytest
 from pymatgen.core import Lattice, Structure
@@ -24,7 +25,7 @@ def mgo():
 
 
 def test_mgo_is_a_wide_gap_insulator(mgo):
-    "PBE puts MgO's direct Γ gap near 4.4 eV (LCAO dzp, 2x2x2 k); the oracle must find a clear direct gap."
+    "PBE puts MgO's direct Γ gap near 4.4 eV (PW 500 eV, 2x2x2 k); the oracle must find a clear direct gap."
     r = dft_label(mgo, DFTSettings(kpt_density=0.5), timeout_s=300)
     assert (r["status"], r["converged"]) == ("ok", True), r.get("error")
     assert r["n_atoms"] == 2 and r["kpts_bz"] == [2, 2, 2] and 0 < r["n_scf_steps"] < 40
@@ -45,3 +46,37 @@ def test_dft_oracle_of_active_learning_minimises_minus_the_gap(mgo):
     from nirich_cgcnn.active import dft_oracle
     label = dft_oracle(steps=0, settings=DFTSettings(kpt_density=0.5), timeout_s=300)(SimpleNamespace(structure=mgo))
     assert label['dft']['status'] == 'ok' and -5.5 < label['value'] < -3.5 and label['value'] == -label['dft']['band_gap']
+
+
+LABELLER = """
+import sys
+from pymatgen.core import Lattice, Structure
+from nirich_cgcnn.dft import DFTSettings, dft_label_folder
+from nirich_cgcnn.structures import StructureRecord
+def mgo(a):
+    return Structure(Lattice.cubic(a), ["Mg"] * 4 + ["O"] * 4, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0],
+                     [.5, 0, 0], [0, .5, 0], [0, 0, .5], [.5, .5, .5]]).get_primitive_structure()
+cells = [StructureRecord(f"MgO_{a}", "MgO", "pristine", f"MgO_{a}", dict(relax_cell=None), mgo(a)) for a in (4.1, 4.2, 4.3)]
+dft_label_folder(sys.argv[1], cells, DFTSettings(kpt_density=0.5, ecut_eV=300), timeout_s=300, log_dir=None)
+"""
+
+
+def test_dft_labeller_resumes_after_sigkill(tmp_path):
+    "SIGKILL mid-run, run again: every cell labelled once, labels written before the kill untouched, no temp files."
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-c", LABELLER, str(tmp_path)]
+    p = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not list(tmp_path.glob("labels/*.json")) and time.time() - t0 < 300: time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    first = {q.name: (q.stat().st_mtime_ns, q.read_text()) for q in tmp_path.glob("labels/*.json")}
+    assert 1 <= len(first) < 3, "the kill must land mid-run"
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    labels = {q.stem: json.loads(q.read_text()) for q in tmp_path.glob("labels/*.json")}
+    assert sorted(labels) == ["MgO_4.1", "MgO_4.2", "MgO_4.3"]
+    assert all(d["status"] == "ok" and 3 < d["band_gap"] < 7 for d in labels.values())
+    assert labels["MgO_4.1"]["band_gap"] > labels["MgO_4.3"]["band_gap"]  # compression widens the gap
+    for name, (mtime, text) in first.items():
+        q = tmp_path / "labels" / name
+        assert q.stat().st_mtime_ns == mtime and q.read_text() == text
+    assert not list(tmp_path.rglob(".*.tmp*"))

@@ -1,5 +1,5 @@
 """The fast study end to end on a tiny slice: every notebook runs and every expected file holds finite numbers."""
-import json
+import json, shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ def study(tmp_path_factory):
     run('01_predict', out, n_dropout=5)
     run('04_explain', out, n_cells=16, steps=4)
     run('06_sweep', out, values=[2, 3])
+    shutil.copytree(ROOT / 'figures' / 'metrics', out / 'metrics')
+    run('10_metrics', out)
     return out
 
 
@@ -52,3 +54,12 @@ def test_sweep_outputs(study):
     sweep = pd.read_csv(study / 'sweep_n_dropout.csv')
     assert sweep['n_dropout'].tolist() == [2, 3] and np.isfinite(sweep.select_dtypes('number').to_numpy()).all()
     assert (study / 'sweep_n_dropout.png').stat().st_size > 10_000
+
+
+def test_results_table(study):
+    rows = json.loads((study / 'metrics.json').read_text())
+    assert sorted(r['property'] for r in rows) == sorted(p.stem for p in (ROOT / 'figures' / 'metrics').glob('*.json'))
+    for r in rows:
+        assert np.isfinite([r['value'], r['target'], r['n_train'], r['n_test']]).all()
+        assert r['target_met'] == (r['value'] >= r['target'] if r['metric'] == 'accuracy' else r['value'] <= r['target'])
+    assert '| property' in (study / 'metrics.md').read_text()

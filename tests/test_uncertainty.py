@@ -56,3 +56,23 @@ def test_recalibration_fixes_scaled_sigma(synthetic):
     table = predict_table(model, validation)
     assert abs(fit_sigma_scale(table['target'], table['mu'], table['sigma']) - 1) < 1e-6
     assert 0.85 < uncertainty_metrics(table['target'], table['mu'], table['sigma'])['coverage_90'] < 0.95
+
+
+def test_epistemic_larger_far_from_training_data(synthetic):
+    model, _ = synthetic
+    inside = predict_table(model, cells(np.linspace(2.8, 3.2, 9)), n_dropout=50)['sigma_epistemic'].mean()
+    outside = predict_table(model, cells([2.0, 2.1, 2.2, 3.8, 3.9, 4.0]), n_dropout=50)['sigma_epistemic'].mean()
+    assert outside > 1.5 * inside, (outside, inside)  # 1.72x measured
+
+
+def test_ood_experiment_holds_out_the_named_structures(tmp_path):
+    from pathlib import Path
+    from nirich_cgcnn.uncertainty import ood_experiment
+    tiny = Path(__file__).parent / 'fixtures' / 'tiny'
+    summary, preds = ood_experiment(tiny, 'volume_per_atom', 'defect_class', 'pristine', epochs=3, n_dropout=5)
+    ids = preds.loc[preds['ood'], 'id'].tolist()
+    pristine = [line.split(',')[0] for line in (tiny / 'id_prop.csv').read_text().splitlines() if ',pristine,' in line]
+    assert sorted(ids) == sorted(pristine) and summary['n_ood'] == len(pristine)
+    assert not set(ids) & set(preds.loc[~preds['ood'], 'id'])
+    assert summary['n_train'] + summary['n_val'] + summary['n_test_in'] + summary['n_ood'] == 16
+    assert np.isfinite(summary['epistemic_ratio'])
