@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped potential ablation active sweep ood test export
+.PHONY: venv study shipped potential ablation active sweep ood transfer test export
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 # fast (default, minutes): shipped weights and data. FULL=1: also retrain the shipped model and the potential, and
 # rerun the ablation and the active-learning benchmark (hours on 2 cores).
-STUDY_NOTEBOOKS := $(if $(FULL),00_train 01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md 09_ood 10_metrics,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md 10_metrics)
+STUDY_NOTEBOOKS := $(if $(FULL),00_train 01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md 09_ood 11_transfer 10_metrics,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md 10_metrics)
 
 study: $(STAMP)
 	mkdir -p figures/runs
@@ -57,6 +57,10 @@ sweep: $(STAMP)  # papermill sweep of n_dropout over the prediction study
 ood: $(STAMP)  # epistemic σ on a family never trained on (NCA-F) vs in-distribution test cells
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/09_ood.ipynb figures/runs/09_ood.ipynb
+
+transfer: $(STAMP)  # DFT properties from scratch vs from the formation-energy trunk
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/11_transfer.ipynb figures/runs/11_transfer.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TRUNK_FIELDS', 'ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset',
-           'load_trunk', 'train', 'ablation', 'ablation_summary', 'main']
+           'load_trunk', 'train', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
 
-# %% ../nbs/04_train.ipynb #acd455bc
-import argparse, copy, random, sys, time
+# %% ../nbs/04_train.ipynb #364220a7
+import argparse, copy, dataclasses, random, sys, time
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,12 @@ from .data import CrystalDataset, batches, group_split, load_folder, random_spli
 from .graph import GraphError, GraphSettings
 from .model import CGCNN, CheckpointError, ModelConfig, dataset_outputs, load_checkpoint, multiscale_config, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #4463d0fa
+# %% ../nbs/04_train.ipynb #bf582708
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #26f5b95e
+# %% ../nbs/04_train.ipynb #90479a2c
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -35,7 +35,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #5e9a4955
+# %% ../nbs/04_train.ipynb #bc16b4b5
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -44,7 +44,7 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #1d290bd1
+# %% ../nbs/04_train.ipynb #c2e9a3b1
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
@@ -83,7 +83,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #3340c1a4
+# %% ../nbs/04_train.ipynb #9392b650
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -92,7 +92,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #90a628d3
+# %% ../nbs/04_train.ipynb #08127b82
 TRUNK_FIELDS = ('atom_fea_len', 'n_conv', 'attention', 'multiscale', 'short_neighbors', 'crystal_context', 'batch_norm', 'graph')
 
 def load_trunk(model:CGCNN, # model to initialise in place
@@ -106,7 +106,7 @@ def load_trunk(model:CGCNN, # model to initialise in place
     model.load_state_dict(trunk, strict=False)
     return model
 
-# %% ../nbs/04_train.ipynb #9311f3b5
+# %% ../nbs/04_train.ipynb #8262e7ba
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -135,7 +135,25 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #6952388b
+# %% ../nbs/04_train.ipynb #92da22ad
+def transfer_comparison(data_dir, # CGCNN folder
+                        property:str, # column to learn
+                        init, # checkpoint whose trunk starts the transfer runs
+                        seeds=(0, 1, 2), # training seeds
+                        split_seed:int=0, # one group split for all runs
+                        **fit_kwargs): # passed to `fit`
+    "One row per (start, seed): test MAE from scratch and from the pretrained trunk."
+    source = load_checkpoint(init)
+    dataset = load_folder(data_dir, property, settings=source.config.graph, skip_unlabelled=True)
+    split = split_dataset(dataset, seed=split_seed)
+    config = dataclasses.replace(source.config, task='regression', n_classes=0)
+    rows = [{'start': start, 'seed': seed, 'n_train': len(split[0]), 'n_test': len(split[2]),
+             'test_mae': train(dataset, config, split=split, seed=seed, init=source if start == 'pretrained' else None,
+                               progress=False, **fit_kwargs).meta['test_error']}
+            for start in ('scratch', 'pretrained') for seed in seeds]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/04_train.ipynb #9e5d2bcc
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
     'plain CGCNN': ModelConfig(),
     '+multi-scale': ModelConfig(multiscale=True, graph=GraphSettings(max_neighbors=24)),
@@ -173,7 +191,7 @@ def ablation_summary(table:pd.DataFrame): # from `ablation`
     summary['inference_cost_vs_plain'] = summary['infer_ms_per_structure'] / summary['infer_ms_per_structure'].iloc[0]
     return summary
 
-# %% ../nbs/04_train.ipynb #d4c34ae7
+# %% ../nbs/04_train.ipynb #c85f3f7b
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -202,6 +220,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #0ac21125
+# %% ../nbs/04_train.ipynb #5b18584e
 #| eval: false
 if __name__ == '__main__': main()

@@ -91,3 +91,10 @@ def test_cli_end_to_end(tiny, tmp_path):
     table = pd.read_csv(csv)
     assert len(table) == 16 and np.isfinite(table[['mu', 'sigma', 'sigma_epistemic', 'sigma_aleatoric']]).all().all()
     assert png.stat().st_size > 10_000
+
+
+def test_transfer_comparison_same_split_both_starts(tiny, trained):
+    from nirich_cgcnn.train import transfer_comparison
+    table = transfer_comparison(tiny, 'volume_per_atom', trained, seeds=(0,), epochs=2)
+    assert table['start'].tolist() == ['scratch', 'pretrained'] and table['n_test'].nunique() == 1
+    assert np.isfinite(table['test_mae']).all()
