@@ -8,7 +8,7 @@ __all__ = ['METHODS', 'Explanation', 'explained_output', 'graph_outputs', 'atom_
            'faithfulness', 'site_summary', 'defect_proximity', 'plot_explanation', 'plot_defect_proximity',
            'write_extxyz', 'main']
 
-# %% ../nbs/09_explain.ipynb #06e20a87
+# %% ../nbs/09_explain.ipynb #1f50c843
 import argparse, sys
 from dataclasses import dataclass
 
@@ -19,11 +19,11 @@ from pymatgen.core import Structure
 
 from .data import collate, read_cif
 from .graph import CrystalGraph, GraphError, graph_distances, structure_graph, to_structure
-from .model import CGCNN, attention_weights, mean_pool
+from .model import CGCNN, attention_weights
 from .predict import as_model
 from .structures import defect_sites, site_layers
 
-# %% ../nbs/09_explain.ipynb #f52df132
+# %% ../nbs/09_explain.ipynb #bfa05235
 METHODS = ('exact', 'integrated_gradients', 'occlusion')
 
 @dataclass
@@ -44,7 +44,7 @@ class Explanation:
         "Sum and mean |attribution| of bonds per bond type (e.g. Ni–O)."
         return self.bonds.groupby('bond_type')['attribution'].agg(['sum', lambda a: a.abs().mean(), 'count']).set_axis(['sum', 'mean_abs', 'count'], axis=1)
 
-# %% ../nbs/09_explain.ipynb #4266bb10
+# %% ../nbs/09_explain.ipynb #9533a8ed
 def explained_output(model:CGCNN, # model in eval mode
                      pooled:torch.Tensor, # [n_crystals, n_outputs] mean-pooled per-atom outputs
                      target:int|None=None): # class index (classification)
@@ -58,7 +58,7 @@ def graph_outputs(model:CGCNN, # model in eval mode
     "The explained scalar of each graph, as a numpy array."
     batch = collate(graphs)
     with torch.no_grad():
-        pooled = mean_pool(model.atom_outputs(model.atom_embeddings(batch)), batch.atom_crystal, batch.n_crystals)
+        pooled = model.readout(model.atom_embeddings(batch), batch.atom_crystal, batch.n_crystals)
     return explained_output(model, pooled, target).numpy()
 
 def atom_table(structure:Structure, values): # per-atom values
@@ -66,7 +66,7 @@ def atom_table(structure:Structure, values): # per-atom values
     return pd.DataFrame({'element': [s.specie.symbol for s in structure], 'x': structure.cart_coords[:, 0],
                          'y': structure.cart_coords[:, 1], 'z': structure.cart_coords[:, 2], 'contribution': np.asarray(values, dtype=float)})
 
-# %% ../nbs/09_explain.ipynb #33e8b03e
+# %% ../nbs/09_explain.ipynb #8e9c9559
 def edge_table(structure:Structure, # the explained structure
                graph:CrystalGraph): # its graph
     "One row per directed edge: i (centre), j (neighbour), bond type (elements sorted) and distance (Å)."
@@ -83,7 +83,7 @@ def bond_table(structure:Structure, # the explained structure
     i, j = np.minimum(edges['i'], edges['j']), np.maximum(edges['i'], edges['j'])
     return edges.assign(i=i, j=j).groupby(['i', 'j', 'bond_type', 'distance'], as_index=False)['attribution'].sum()
 
-# %% ../nbs/09_explain.ipynb #fcc57506
+# %% ../nbs/09_explain.ipynb #d611d690
 def integrated_gradients(model:CGCNN, # model in eval mode
                          graph:CrystalGraph, # one structure
                          target:int|None=None, # class index (classification)
@@ -92,7 +92,7 @@ def integrated_gradients(model:CGCNN, # model in eval mode
     batch = collate([graph])
     with torch.no_grad(): x, e, w = model.inputs(batch)
     one = torch.zeros(len(x), dtype=torch.long)
-    output = lambda xa, ea: explained_output(model, mean_pool(model.atom_outputs(model.trunk(xa, ea, w, batch.src, batch.dst)), one, 1), target)[0]
+    output = lambda xa, ea: explained_output(model, model.readout(model.trunk(xa, ea, w, batch.src, batch.dst), one, 1), target)[0]
     grad_x, grad_e = torch.zeros_like(x), torch.zeros_like(e)
     for alpha in (torch.arange(steps) + 0.5) / steps:
         xa, ea = (alpha * x).requires_grad_(), (alpha * e).requires_grad_()
@@ -101,7 +101,7 @@ def integrated_gradients(model:CGCNN, # model in eval mode
     with torch.no_grad(): full, zero = output(x, e).item(), output(0 * x, 0 * e).item()
     return (x * grad_x).sum(1).numpy(), (e * grad_e).sum(1).numpy(), full, zero
 
-# %% ../nbs/09_explain.ipynb #5d129972
+# %% ../nbs/09_explain.ipynb #83b096f3
 def remove_atoms(graph:CrystalGraph, # one structure
                  atoms): # indices of the atoms to delete
     "The graph without `atoms`: their nodes and every edge to or from them are gone (the other edges are kept)."
@@ -119,7 +119,7 @@ def occlusion(model:CGCNN, # model in eval mode
     outputs = graph_outputs(model, [graph] + [remove_atoms(graph, [i]) for i in range(graph.n_atoms)], target)
     return outputs[0] - outputs[1:], float(outputs[0])
 
-# %% ../nbs/09_explain.ipynb #eff915a3
+# %% ../nbs/09_explain.ipynb #e613579f
 def attention_table(model:CGCNN, structure:Structure, graph:CrystalGraph): # model with attention, structure, its graph
     "Attention weight of every directed edge, averaged over the layers (each atom's weights sum to 1 per layer and scale)."
     return edge_table(structure, graph).assign(weight=attention_weights(model, collate([graph])).mean(0).numpy())
@@ -139,8 +139,9 @@ def explain(model, # `CGCNN` or checkpoint path
     attention = attention_table(model, structure, graph) if model.config.attention else None
     if method == 'exact':
         if model.config.task != 'regression': raise GraphError("the exact decomposition explains regression heads; use method='integrated_gradients' or 'occlusion'")
-        with torch.no_grad(): per_atom = model.atom_outputs(model.atom_embeddings(collate([graph])))[:, 0] * model.meta['target_std']
-        values, baseline = per_atom.numpy() / graph.n_atoms, model.meta['target_mean']
+        one = torch.zeros(graph.n_atoms, dtype=torch.long)
+        with torch.no_grad(): terms = model.atom_contributions(model.atom_embeddings(collate([graph])), one, 1)[:, 0]
+        values, baseline = terms.numpy() * model.meta['target_std'], model.meta['target_mean']
         return Explanation(method, float(values.sum() + baseline), baseline, atom_table(structure, values), attention=attention)
     if method == 'integrated_gradients':
         atom_values, edge_values, full, zero = integrated_gradients(model, graph, target, steps)
@@ -148,7 +149,7 @@ def explain(model, # `CGCNN` or checkpoint path
     values, full = occlusion(model, graph, target)
     return Explanation(method, full, full - float(values.sum()), atom_table(structure, values), attention=attention)
 
-# %% ../nbs/09_explain.ipynb #1713623e
+# %% ../nbs/09_explain.ipynb #dbb9ee98
 def attributions(model:CGCNN, graph:CrystalGraph, structure:Structure, method:str, steps:int=32): # model, graph, structure, method, IG steps
     "Per-atom attributions of one structure with `method`."
     if method == 'occlusion': return occlusion(model, graph)[0]
@@ -181,7 +182,7 @@ def faithfulness(model, # `CGCNN` or checkpoint path (regression)
             'methods': {m: {'mean_change_top': r.top, 'mean_change_random': r.random, 'top_vs_random': r.top / max(r.random, 1e-12),
                             'spearman_trained_vs_randomised': r.rho} for m, r in df.iterrows()}}
 
-# %% ../nbs/09_explain.ipynb #b1330f44
+# %% ../nbs/09_explain.ipynb #38b7bba5
 def site_summary(explanation:Explanation, # from `explain`
                  structure:Structure, # the explained cell
                  params:dict): # its generator parameters (`StructureRecord.params`)
@@ -217,7 +218,7 @@ def defect_proximity(model, # `CGCNN` or checkpoint path
         summary['bond_types'] = {t: {k: round(float(v), 4) for k, v in row.items() if pd.notna(v)} for t, row in by_type.iterrows()}
     return summary, atoms
 
-# %% ../nbs/09_explain.ipynb #b01a2bce
+# %% ../nbs/09_explain.ipynb #fe10522e
 def plot_explanation(explanation:Explanation, # from `explain`
                      path, # PNG to write
                      n_bonds:int=40, # draw the bonds with the largest |attribution|
@@ -274,7 +275,7 @@ def write_extxyz(structure, explanation:Explanation, path): # structure explaine
     atoms.write(path, format='extxyz')
     return path
 
-# %% ../nbs/09_explain.ipynb #e5018d2e
+# %% ../nbs/09_explain.ipynb #506d4f91
 def main(argv=None):
     "CLI: `nirich-explain CKPT CIF [--method exact|integrated_gradients|occlusion] [--out FILE.extxyz] [--figure FILE.png]`."
     p = argparse.ArgumentParser(prog='nirich-explain', description='Atom and bond contributions to one prediction.')
@@ -290,6 +291,6 @@ def main(argv=None):
     if args.figure: plot_explanation(explanation, args.figure)
     print(f'{args.method}: prediction {explanation.prediction:.4f}; per element:\n{explanation.by_element()}\nwrote {args.out}')
 
-# %% ../nbs/09_explain.ipynb #80fc7a40
+# %% ../nbs/09_explain.ipynb #a8137910
 #| eval: false
 if __name__ == '__main__': main()

@@ -8,7 +8,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segme
            'dataset_outputs', 'multiscale_config', 'attention_weights', 'plain', 'save_checkpoint', 'CheckpointError',
            'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #eabd1164
+# %% ../nbs/03_model.ipynb #4a0d5001
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,7 +23,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #6db3d77c
+# %% ../nbs/03_model.ipynb #1c17a709
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -42,6 +42,7 @@ class ModelConfig:
     multiscale: bool = False  # separate filters for the nearest `short_neighbors` and the farther neighbours, fused per atom
     short_neighbors: int = 12  # neighbours of the short scale (multiscale); the graph must keep more (`graph.max_neighbors`)
     crystal_context: bool = False  # crystal scale: after each convolution every atom adds a learned map of its crystal's mean embedding
+    readout: str = 'mean'  # 'mean' of the per-atom outputs, or 'attention': a learned softmax over each crystal's atoms
     graph: GraphSettings = field(default_factory=GraphSettings)  # how structures become graphs
 
     @classmethod
@@ -49,7 +50,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #c3b5d3d0
+# %% ../nbs/03_model.ipynb #8239a8b5
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -92,20 +93,21 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #d50c8c6d
-def segment_softmax(scores:torch.Tensor, # [n_edges] scores
-                    index:torch.Tensor, # [n_edges] centre atom of each edge
-                    n:int): # number of atoms
-    "Softmax of the scores of each atom's edges (each atom's weights sum to 1)."
-    maxima = scores.new_full((n,), -torch.inf).scatter_reduce(0, index, scores.detach(), 'amax')
-    exp = (scores - maxima[index]).exp()
-    return exp / exp.new_zeros(n).index_add_(0, index, exp)[index]
+# %% ../nbs/03_model.ipynb #378f8e07
+def segment_softmax(scores:torch.Tensor, # [..., n_items] scores (edges of atoms, or atoms of crystals)
+                    index:torch.Tensor, # [n_items] segment of each item
+                    n:int): # number of segments
+    "Softmax of the scores within each segment, over the last dimension (each segment's weights sum to 1)."
+    lead = scores.shape[:-1]
+    maxima = scores.new_full((*lead, n), -torch.inf).scatter_reduce(-1, index.expand_as(scores), scores.detach(), 'amax')
+    exp = (scores - maxima[..., index]).exp()
+    return exp / exp.new_zeros(*lead, n).index_add_(-1, index, exp)[..., index]
 
 def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distance order (as graphs are built)
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #30196549
+# %% ../nbs/03_model.ipynb #8f744453
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -121,13 +123,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #51624474
+# %% ../nbs/03_model.ipynb #24ed2b56
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #c97afa04
+# %% ../nbs/03_model.ipynb #3876e058
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -135,7 +137,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #fcfdc20f
+# %% ../nbs/03_model.ipynb #e645be82
 def repeat_batch(batch:GraphBatch, # crystals
                  n:int): # copies
     "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
@@ -146,16 +148,16 @@ def repeat_batch(batch:GraphBatch, # crystals
                       batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
                       crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
 
-# %% ../nbs/03_model.ipynb #37fd7c05
+# %% ../nbs/03_model.ipynb #6e3096e2
 def zero_linear(width:int): # input and output width
     "A linear map that starts at zero, so an added branch leaves the model unchanged at initialisation."
     layer = nn.Linear(width, width)
     nn.init.zeros_(layer.weight); nn.init.zeros_(layer.bias)
     return layer
 
-# %% ../nbs/03_model.ipynb #9a785051
+# %% ../nbs/03_model.ipynb #c692ce72
 class CGCNN(nn.Module):
-    "Crystal graph network with a per-atom head and mean readout; `forward(batch, n_samples=T)` draws T dropout samples."
+    "Crystal graph network with a per-atom head and a mean or attention readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
                  atom_table:torch.Tensor|None=None, # [Z_max + 1, n_features] element features (default table)
                  meta:dict|None=None): # property, unit, classes, target_mean, target_std, sigma_scale, …
@@ -174,6 +176,10 @@ class CGCNN(nn.Module):
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
         hidden = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.Softplus(), nn.Dropout(config.dropout))]
         self.head = nn.Sequential(*hidden, nn.Linear(widths[-1], config.n_outputs))
+        if config.readout not in ('mean', 'attention'): raise ValueError(f"readout must be 'mean' or 'attention', not {config.readout!r}")
+        self.readout_score = nn.Linear(config.atom_fea_len, 1) if config.readout == 'attention' else None
+        if self.readout_score is not None: nn.init.zeros_(self.readout_score.weight); nn.init.zeros_(self.readout_score.bias)
+        self.readout_weights = None
 
     def inputs(self, batch:GraphBatch):
         "Atom features, Gaussian edge features and edge weights (None without the envelope) of a batch."
@@ -197,8 +203,24 @@ class CGCNN(nn.Module):
         return self.trunk(*self.inputs(batch), batch.src, batch.dst, batch.atom_crystal)
 
     def atom_outputs(self, h:torch.Tensor): # [..., n_atoms, atom_fea_len] embeddings
-        "Per-atom outputs (normalised units) whose crystal mean is the prediction."
+        "Per-atom outputs (normalised units), pooled by `readout` into the prediction."
         return self.head(self.dropout(h))
+
+    def atom_contributions(self, h:torch.Tensor, # [..., n_atoms, atom_fea_len] embeddings
+                           atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
+                           n_crystals:int): # number of crystals
+        "Per-atom terms [..., n_atoms, n_outputs] whose sum over a crystal is its output: o_i / n (mean) or w_i o_i (attention)."
+        outputs = self.atom_outputs(h)
+        if self.readout_score is None:
+            return outputs / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[atom_crystal, None].to(outputs)
+        weights = segment_softmax(self.readout_score(h)[..., 0], atom_crystal, n_crystals)
+        self.readout_weights = weights.detach()
+        return outputs * weights[..., None]
+
+    def readout(self, h:torch.Tensor, atom_crystal:torch.Tensor, n_crystals:int):
+        "Outputs [..., n_crystals, n_outputs] of embeddings (arguments as `atom_contributions`)."
+        terms = self.atom_contributions(h, atom_crystal, n_crystals)
+        return terms.new_zeros(*terms.shape[:-2], n_crystals, terms.shape[-1]).index_add_(-2, atom_crystal, terms)
 
     def forward(self, batch:GraphBatch, n_samples:int|None=None):
         "Outputs [n_crystals, n_outputs], or [n_samples, n_crystals, n_outputs] with independent dropout masks."
@@ -207,9 +229,9 @@ class CGCNN(nn.Module):
         else:
             h = self.atom_embeddings(batch)
             if n_samples: h = h.expand(n_samples, *h.shape)
-        return mean_pool(self.atom_outputs(h), batch.atom_crystal, batch.n_crystals)
+        return self.readout(h, batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #289329ad
+# %% ../nbs/03_model.ipynb #3deb3581
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -221,7 +243,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #744a6e31
+# %% ../nbs/03_model.ipynb #d3b9f95b
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -231,7 +253,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #d102cd6b
+# %% ../nbs/03_model.ipynb #e09fbd03
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -241,12 +263,13 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #2bf7ce0d
+# %% ../nbs/03_model.ipynb #29e32e72
 def multiscale_config(**kwargs): # other `ModelConfig` fields
-    "Multi-scale (12 nearest + 12 farther neighbours) model with attention, the full model of the ablation."
-    return ModelConfig(**{'multiscale': True, 'attention': True, 'graph': GraphSettings(max_neighbors=24), **kwargs})
+    "Every multi-scale and attention option at once: neighbour shells (12 + 12) with attention, crystal scale, attention readout."
+    return ModelConfig(**{'multiscale': True, 'attention': True, 'crystal_context': True, 'readout': 'attention',
+                          'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #c3987e28
+# %% ../nbs/03_model.ipynb #b834ff73
 @torch.no_grad()
 def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
                       batch:GraphBatch): # crystals
@@ -260,7 +283,7 @@ def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
         return w
     return torch.stack([layer(conv) for conv in model.convs])
 
-# %% ../nbs/03_model.ipynb #fc26fb3b
+# %% ../nbs/03_model.ipynb #cb90cc10
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -268,7 +291,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #9c800bf5
+# %% ../nbs/03_model.ipynb #8909ce12
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -282,7 +305,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #2f57c3d9
+# %% ../nbs/03_model.ipynb #805b6b4a
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -305,7 +328,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #8ded0527
+# %% ../nbs/03_model.ipynb #5d11f240
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package

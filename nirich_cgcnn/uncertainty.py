@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['LEVELS', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibration_area', 'ence', 'uncertainty_metrics',
-           'fit_sigma_scale', 'recalibrate', 'calibration_curve', 'classification_metrics', 'evaluate', 'plot_report',
-           'ood_experiment', 'plot_ood', 'results_table']
+           'fit_sigma_scale', 'recalibrate', 'cross_validated_scale', 'calibration_curve', 'classification_metrics',
+           'evaluate', 'plot_report', 'ood_experiment', 'plot_ood', 'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #3c67bb01
+# %% ../nbs/06_uncertainty.ipynb #81aebd8a
 import json
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #234f4769
+# %% ../nbs/06_uncertainty.ipynb #a2955e74
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -33,7 +33,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #70280c99
+# %% ../nbs/06_uncertainty.ipynb #82063ba1
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -53,7 +53,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #38a3e6e0
+# %% ../nbs/06_uncertainty.ipynb #19063aac
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -69,7 +69,29 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta['sigma_scale'] *= factor
     return model, factor
 
-# %% ../nbs/06_uncertainty.ipynb #4f13ad67
+# %% ../nbs/06_uncertainty.ipynb #587e306f
+def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
+                          indices, # structures to cross-validate over (the training + validation split)
+                          k:int=5, # folds
+                          seed:int=0, # folds and weights
+                          n_dropout:int=25, # Monte Carlo dropout samples
+                          **train_kwargs): # passed to `train` (config, epochs, …)
+    "(σ scale fitted on out-of-fold predictions, the out-of-fold prediction table)."
+    from nirich_cgcnn.data import group_split
+    from nirich_cgcnn.train import train
+    indices = np.asarray(indices)
+    groups = np.asarray(dataset.groups)
+    folds = group_split(groups[indices], (1 / k,) * k, seed)
+    tables = []
+    for fold in folds:
+        rest = np.setdiff1d(indices, indices[fold])
+        fit_part, stop_part = (rest[i] for i in group_split(groups[rest], (0.9, 0.1), seed))
+        model = train(dataset, split=(fit_part, stop_part, np.array([], int)), seed=seed, progress=False, **train_kwargs)
+        tables.append(predict_table(model, dataset.subset(indices[fold]), n_dropout))
+    table = pd.concat(tables, ignore_index=True)
+    return fit_sigma_scale(table['target'], table['mu'], table['sigma']), table
+
+# %% ../nbs/06_uncertainty.ipynb #20280f47
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -124,7 +146,7 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #d908c994
+# %% ../nbs/06_uncertainty.ipynb #136a49af
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
@@ -169,7 +191,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #8160c860
+# %% ../nbs/06_uncertainty.ipynb #8e914f2f
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 

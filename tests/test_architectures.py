@@ -28,7 +28,8 @@ def test_full_model_classification(tiny):
 
 def test_full_model_forces_are_energy_gradients():
     torch.manual_seed(0)
-    config = potential_config(multiscale=True, attention=True, short_neighbors=12, n_conv=2, atom_fea_len=16, h_fea_len=16)
+    config = potential_config(multiscale=True, attention=True, crystal_context=True, short_neighbors=12,
+                              n_conv=2, atom_fea_len=16, h_fea_len=16)
     model = CGCNN(config, meta={'atom_ref': [0.0] * (MAX_Z + 1), 'elements': [8, 28]})
     atoms = bulk('NiO', 'rocksalt', a=4.17) * (2, 1, 1)
     atoms.rattle(0.05, seed=2)
