@@ -6,7 +6,7 @@
 __all__ = ['TRUNK_FIELDS', 'ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset',
            'load_trunk', 'train', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
 
-# %% ../nbs/04_train.ipynb #a8946546
+# %% ../nbs/04_train.ipynb #f1a2fbc1
 import argparse, copy, dataclasses, random, sys, time
 
 import numpy as np
@@ -19,12 +19,12 @@ from .data import CrystalDataset, batches, group_split, load_folder, random_spli
 from .graph import GraphError
 from .model import CGCNN, CheckpointError, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #c9f97802
+# %% ../nbs/04_train.ipynb #f9c4a877
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #7d28e667
+# %% ../nbs/04_train.ipynb #ed4ee63d
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -35,7 +35,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #33517074
+# %% ../nbs/04_train.ipynb #4895446f
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -44,13 +44,14 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #7cbf7cb7
+# %% ../nbs/04_train.ipynb #54c42dba
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
         epochs:int=100, # maximum epochs
         batch_size:int=64, # crystals per step
-        lr:float=1e-3, # Adam learning rate
+        lr:float=1e-3, # Adam learning rate at the start (cosine-annealed to `lr * final_lr_factor` over `epochs`)
+        final_lr_factor:float=0.01, # learning rate at the last epoch, relative to `lr`
         weight_decay:float=0.0, # Adam weight decay
         patience:int=25, # stop after this many epochs without validation improvement
         warmup_epochs:int|None=None, # MSE epochs before β-NLL (default epochs // 5)
@@ -63,6 +64,7 @@ def fit(model:CGCNN, # model to train in place
     warmup_epochs = epochs // 5 if warmup_epochs is None else warmup_epochs
     targets = (train_set.targets - model.meta['target_mean']) / model.meta['target_std'] if regression else train_set.targets
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1), eta_min=lr * final_lr_factor)
     generator, history, best = torch.Generator().manual_seed(seed), [], (float('inf'), None)
     bar = tqdm(range(epochs), disable=not progress, desc=f"train {model.meta.get('property', '')}")
     for epoch in bar:
@@ -74,6 +76,7 @@ def fit(model:CGCNN, # model to train in place
             loss = regression_loss(out, targets[idx], beta, warmup) if regression else F.cross_entropy(out, targets[idx])
             optimizer.zero_grad(); loss.backward(); optimizer.step()
             losses.append(loss.item())
+        schedule.step()
         error = validation_error(model, val_set)
         history.append({'epoch': epoch, 'train_loss': float(np.mean(losses)), 'val_error': error})
         bar.set_postfix(loss=f'{history[-1]["train_loss"]:.3g}', val=f'{error:.3g}')
@@ -83,7 +86,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #d18013c6
+# %% ../nbs/04_train.ipynb #17fa616c
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -92,7 +95,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #8ca04863
+# %% ../nbs/04_train.ipynb #3ea5c5c5
 TRUNK_FIELDS = ('atom_fea_len', 'n_conv', 'attention', 'multiscale', 'short_neighbors', 'crystal_context', 'batch_norm', 'graph')
 
 def load_trunk(model:CGCNN, # model to initialise in place
@@ -106,7 +109,7 @@ def load_trunk(model:CGCNN, # model to initialise in place
     model.load_state_dict(trunk, strict=False)
     return model
 
-# %% ../nbs/04_train.ipynb #9f21d18f
+# %% ../nbs/04_train.ipynb #e98d8c90
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -135,7 +138,7 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #6649e608
+# %% ../nbs/04_train.ipynb #13abc7b1
 def transfer_comparison(data_dir, # CGCNN folder
                         property:str, # column to learn
                         init, # checkpoint whose trunk starts the transfer runs
@@ -153,7 +156,7 @@ def transfer_comparison(data_dir, # CGCNN folder
             for start in ('scratch', 'pretrained') for seed in seeds]
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_train.ipynb #e1633df4
+# %% ../nbs/04_train.ipynb #8f038e5a
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
     'plain CGCNN': ModelConfig(),
     '+multi-scale (crystal scale)': ModelConfig(crystal_context=True),
@@ -192,7 +195,7 @@ def ablation_summary(table:pd.DataFrame): # from `ablation`
     summary['inference_cost_vs_plain'] = summary['infer_ms_per_structure'] / summary['infer_ms_per_structure'].iloc[0]
     return summary
 
-# %% ../nbs/04_train.ipynb #82060823
+# %% ../nbs/04_train.ipynb #c50e8081
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -221,6 +224,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #53770cfb
+# %% ../nbs/04_train.ipynb #80a5a42c
 #| eval: false
 if __name__ == '__main__': main()

