@@ -6,7 +6,7 @@
 __all__ = ['TRUNK_FIELDS', 'ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset',
            'load_trunk', 'train', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
 
-# %% ../nbs/04_train.ipynb #f1a2fbc1
+# %% ../nbs/04_train.ipynb #215f550c
 import argparse, copy, dataclasses, random, sys, time
 
 import numpy as np
@@ -19,12 +19,12 @@ from .data import CrystalDataset, batches, group_split, load_folder, random_spli
 from .graph import GraphError
 from .model import CGCNN, CheckpointError, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #f9c4a877
+# %% ../nbs/04_train.ipynb #ed4dff14
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #ed4ee63d
+# %% ../nbs/04_train.ipynb #7cea1890
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -35,7 +35,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #4895446f
+# %% ../nbs/04_train.ipynb #33b8cf05
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -44,7 +44,7 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #54c42dba
+# %% ../nbs/04_train.ipynb #9e16b610
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
@@ -86,7 +86,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #17fa616c
+# %% ../nbs/04_train.ipynb #691ced14
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -95,7 +95,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #3ea5c5c5
+# %% ../nbs/04_train.ipynb #48e91db1
 TRUNK_FIELDS = ('atom_fea_len', 'n_conv', 'attention', 'multiscale', 'short_neighbors', 'crystal_context', 'batch_norm', 'graph')
 
 def load_trunk(model:CGCNN, # model to initialise in place
@@ -109,7 +109,7 @@ def load_trunk(model:CGCNN, # model to initialise in place
     model.load_state_dict(trunk, strict=False)
     return model
 
-# %% ../nbs/04_train.ipynb #e98d8c90
+# %% ../nbs/04_train.ipynb #1aee28b6
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -138,7 +138,7 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #13abc7b1
+# %% ../nbs/04_train.ipynb #4c5b3096
 def transfer_comparison(data_dir, # CGCNN folder
                         property:str, # column to learn
                         init, # checkpoint whose trunk starts the transfer runs
@@ -156,7 +156,7 @@ def transfer_comparison(data_dir, # CGCNN folder
             for start in ('scratch', 'pretrained') for seed in seeds]
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_train.ipynb #8f038e5a
+# %% ../nbs/04_train.ipynb #73c472f0
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
     'plain CGCNN': ModelConfig(),
     '+multi-scale (crystal scale)': ModelConfig(crystal_context=True),
@@ -167,17 +167,16 @@ ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see th
 
 def ablation(data_dir, # CGCNN-format folder
              property:str, # column to learn
-             configs:dict=ABLATION_CONFIGS, # name: `ModelConfig`
-             seeds=(0, 1, 2), # training seeds per architecture
-             split_seed:int=0, # seed of the one group split all runs share
+             configs:dict=ABLATION_CONFIGS, # name: `ModelConfig` (the first is the baseline)
+             seeds=(0, 1, 2), # training seeds; seed k also draws group split k
              **fit_kwargs): # training budget, passed to `fit` (epochs, lr, …)
     "One row per (architecture, seed): test MAE, parameters, training seconds, inference ms per structure."
     rows = []
     for name, config in configs.items():
         dataset = load_folder(data_dir, property, config.task, settings=config.graph, skip_unlabelled=True)
-        split = split_dataset(dataset, seed=split_seed)
-        test = dataset.subset(split[2])
         for seed in seeds:
+            split = split_dataset(dataset, seed=seed)
+            test = dataset.subset(split[2])
             start = time.perf_counter()
             model = train(dataset, config, split=split, seed=seed, progress=False, **fit_kwargs)
             train_s, start = time.perf_counter() - start, time.perf_counter()
@@ -188,14 +187,16 @@ def ablation(data_dir, # CGCNN-format folder
     return pd.DataFrame(rows)
 
 def ablation_summary(table:pd.DataFrame): # from `ablation`
-    "Mean and standard deviation over seeds per architecture, with MAE and inference cost relative to the first row."
+    "Mean and std over seeds per architecture; paired MAE ratio (± std) and inference cost relative to the first."
+    baseline = table[table['model'] == table['model'].iloc[0]].set_index('seed')['test_mae']
+    table = table.assign(mae_ratio=table['test_mae'] / table['seed'].map(baseline))
     summary = table.groupby('model', sort=False).agg(test_mae=('test_mae', 'mean'), test_mae_std=('test_mae', 'std'), n_params=('n_params', 'first'),
-                                                     train_s=('train_s', 'mean'), infer_ms_per_structure=('infer_ms_per_structure', 'mean'))
-    summary['mae_vs_plain'] = summary['test_mae'] / summary['test_mae'].iloc[0]
+                                                     train_s=('train_s', 'mean'), infer_ms_per_structure=('infer_ms_per_structure', 'mean'),
+                                                     mae_vs_plain=('mae_ratio', 'mean'), mae_vs_plain_std=('mae_ratio', 'std'))
     summary['inference_cost_vs_plain'] = summary['infer_ms_per_structure'] / summary['infer_ms_per_structure'].iloc[0]
     return summary
 
-# %% ../nbs/04_train.ipynb #c50e8081
+# %% ../nbs/04_train.ipynb #e500029a
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -224,6 +225,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #80a5a42c
+# %% ../nbs/04_train.ipynb #f06eae0d
 #| eval: false
 if __name__ == '__main__': main()

@@ -1,5 +1,5 @@
 "Real GPAW runs through the DFT oracle's code path (`dft_label` -> Debian python3 -> `dft_worker`); seconds each."
-import json, math, os, shutil, signal, subprocess, sys, time
+import json, math, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -46,6 +46,16 @@ def test_dft_oracle_of_active_learning_minimises_minus_the_gap(mgo):
     from nirich_cgcnn.active import dft_oracle
     label = dft_oracle(steps=0, settings=DFTSettings(kpt_density=0.5), timeout_s=300)(SimpleNamespace(structure=mgo))
     assert label['dft']['status'] == 'ok' and -5.5 < label['value'] < -3.5 and label['value'] == -label['dft']['band_gap']
+
+
+def test_not_converged_run_is_reported_without_a_second_scf(tmp_path):
+    "A capped SCF is reported once, with last-iterate moments read from the density (ASE's getters would rerun it)."
+    nio = Structure(Lattice.cubic(4.17), ["Ni", "O"], [[0, 0, 0], [.5, .5, .5]]).get_primitive_structure()
+    r = dft_label(nio, DFTSettings(kpt_density=0.5, ecut_eV=300, maxiter=4), timeout_s=300, log=tmp_path / "gpaw.txt")
+    assert (r["status"], r["converged"]) == ("not_converged", False) and r["n_scf_steps"] in (4, 5)  # GPAW ends at maxiter + 1
+    log = (tmp_path / "gpaw.txt").read_text()
+    assert len(re.findall(r"iter:\s+1\s", log)) == 1 and log.count("Did not converge") == 1
+    assert len(r["magmoms"]) == 2 and math.isfinite(r["magmom"]) and math.isfinite(r["dft_energy"])
 
 
 LABELLER = """
