@@ -8,7 +8,7 @@ __all__ = ['LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage'
            'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment',
            'plot_ood', 'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #1b876480
+# %% ../nbs/06_uncertainty.ipynb #dc184478
 import json
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #3a4ba7b3
+# %% ../nbs/06_uncertainty.ipynb #81bb7c30
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -34,7 +34,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #aff2dbd8
+# %% ../nbs/06_uncertainty.ipynb #e9ed7e9d
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -54,7 +54,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #4c8126a6
+# %% ../nbs/06_uncertainty.ipynb #608deeb7
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -70,7 +70,7 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta['sigma_scale'] *= factor
     return model, factor
 
-# %% ../nbs/06_uncertainty.ipynb #3e6dc7dc
+# %% ../nbs/06_uncertainty.ipynb #b9311856
 def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
                           indices, # structures to cross-validate over (the training + validation split)
                           k:int=5, # folds
@@ -92,7 +92,7 @@ def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
     table = pd.concat(tables, ignore_index=True)
     return fit_sigma_scale(table['target'], table['mu'], table['sigma']), table
 
-# %% ../nbs/06_uncertainty.ipynb #f410430b
+# %% ../nbs/06_uncertainty.ipynb #e2ef0ed1
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -163,11 +163,11 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #49c173bf
+# %% ../nbs/06_uncertainty.ipynb #17e61185
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
-                   value:str='NCA-F', # structures with this value are never trained on
+                   value:str='NCA-F', # structures whose `column` holds any of these space-separated words are never trained on
                    seed:int=0, # split and weights
                    n_dropout:int=25, # Monte Carlo dropout samples
                    **train_kwargs): # passed to `train` (epochs, …)
@@ -176,8 +176,8 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
     from nirich_cgcnn.train import train
     dataset = load_folder(data_dir, property, skip_unlabelled=True)
     table = read_id_prop(data_dir).set_index('id').loc[dataset.ids]
-    ood = np.flatnonzero(table[column].to_numpy() == value)
-    rest = np.flatnonzero(table[column].to_numpy() != value)
+    held_out = np.array([bool(set(value.split()) & set(str(cell).split())) for cell in table[column]])
+    ood, rest = np.flatnonzero(held_out), np.flatnonzero(~held_out)
     if not len(ood): raise ValueError(f"{data_dir}: no structure has {column} = {value!r}")
     tr, va, te = (rest[part] for part in group_split(np.asarray(dataset.groups)[rest], seed=seed))
     model = train(dataset, split=(tr, va, te), seed=seed, progress=False, **train_kwargs)
@@ -208,7 +208,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #b1de76d5
+# %% ../nbs/06_uncertainty.ipynb #150c99b9
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
