@@ -8,7 +8,7 @@ __all__ = ['LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage'
            'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment',
            'plot_ood', 'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #dc184478
+# %% ../nbs/06_uncertainty.ipynb #da8118ff
 import json
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table
 
-# %% ../nbs/06_uncertainty.ipynb #81bb7c30
+# %% ../nbs/06_uncertainty.ipynb #4409c8cb
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -34,7 +34,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #e9ed7e9d
+# %% ../nbs/06_uncertainty.ipynb #ae266f37
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -54,7 +54,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #608deeb7
+# %% ../nbs/06_uncertainty.ipynb #8e33b09e
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -70,7 +70,7 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta['sigma_scale'] *= factor
     return model, factor
 
-# %% ../nbs/06_uncertainty.ipynb #b9311856
+# %% ../nbs/06_uncertainty.ipynb #99fc48da
 def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
                           indices, # structures to cross-validate over (the training + validation split)
                           k:int=5, # folds
@@ -92,7 +92,7 @@ def cross_validated_scale(dataset, # labelled `CrystalDataset` with groups
     table = pd.concat(tables, ignore_index=True)
     return fit_sigma_scale(table['target'], table['mu'], table['sigma']), table
 
-# %% ../nbs/06_uncertainty.ipynb #e2ef0ed1
+# %% ../nbs/06_uncertainty.ipynb #f0362fc6
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -163,7 +163,7 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #17e61185
+# %% ../nbs/06_uncertainty.ipynb #282d9d12
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
@@ -194,10 +194,12 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
 
 def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
              path=None, # PNG to write
-             label:str=''): # held-out set, for the legend
+             label:str='', # held-out set, for the legend
+             axs=None): # two matplotlib axes to draw on (default: a new figure)
     "Histograms of epistemic σ and of |error| for in-distribution test and held-out structures."
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 2, figsize=(9, 3.6))
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig = axs[0].figure
     for ax, values, name in zip(axs, (preds['sigma_epistemic'], (preds['target'] - preds['mu']).abs()), ('σ epistemic', '|error|')):
         bins = np.linspace(0, values.max(), 30)
         for flag, text in ((False, 'in-distribution test'), (True, f'held out: {label}')):
@@ -208,7 +210,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #150c99b9
+# %% ../nbs/06_uncertainty.ipynb #380e1eb8
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
