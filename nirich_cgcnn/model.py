@@ -8,7 +8,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segme
            'dataset_outputs', 'multiscale_config', 'attention_weights', 'plain', 'save_checkpoint', 'CheckpointError',
            'load_checkpoint', 'shipped_checkpoint']
 
-# %% ../nbs/03_model.ipynb #4a0d5001
+# %% ../nbs/03_model.ipynb #826d494e
 import ctypes
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -23,7 +23,7 @@ import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
-# %% ../nbs/03_model.ipynb #1c17a709
+# %% ../nbs/03_model.ipynb #ba4eb878
 @dataclass
 class ModelConfig:
     "Architecture and graph settings; with the weights, everything needed to rebuild a model."
@@ -42,6 +42,7 @@ class ModelConfig:
     multiscale: bool = False  # separate filters for the nearest `short_neighbors` and the farther neighbours, fused per atom
     short_neighbors: int = 12  # neighbours of the short scale (multiscale); the graph must keep more (`graph.max_neighbors`)
     crystal_context: bool = False  # crystal scale: after each convolution every atom adds a learned map of its crystal's mean embedding
+    crystal_pool: str = 'mean'  # how the crystal scale pools its crystal: 'mean', or 'attention' (a learned softmax per convolution)
     readout: str = 'mean'  # 'mean' of the per-atom outputs, or 'attention': a learned softmax over each crystal's atoms
     graph: GraphSettings = field(default_factory=GraphSettings)  # how structures become graphs
 
@@ -50,7 +51,7 @@ class ModelConfig:
     @property
     def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
 
-# %% ../nbs/03_model.ipynb #8239a8b5
+# %% ../nbs/03_model.ipynb #dd2ad5ff
 class GatedConv(nn.Module):
     """CGCNN convolution: h_i ← softplus(h_i + BN(Σ_j σ(z_ij W_f) ⊙ softplus(z_ij W_s))), z_ij = h_i ⊕ h_j ⊕ e_ij.
     The linear map of the concatenation is split into its centre, neighbour and edge blocks, so the atom blocks are
@@ -93,7 +94,7 @@ class GatedConv(nn.Module):
     def forward(self, h, edge_features, src, dst, edge_weight=None):
         return F.softplus(h + self.aggregate(h, edge_features, src, dst, edge_weight))
 
-# %% ../nbs/03_model.ipynb #378f8e07
+# %% ../nbs/03_model.ipynb #3f00d092
 def segment_softmax(scores:torch.Tensor, # [..., n_items] scores (edges of atoms, or atoms of crystals)
                     index:torch.Tensor, # [n_items] segment of each item
                     n:int): # number of segments
@@ -107,7 +108,7 @@ def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distan
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
     return torch.arange(len(src)) - torch.searchsorted(src, src)
 
-# %% ../nbs/03_model.ipynb #8f744453
+# %% ../nbs/03_model.ipynb #7be215d1
 class MultiScaleConv(nn.Module):
     """Two gated convolutions with separate filters: one over each atom's nearest `short_neighbors` (first-shell bonds),
     one over its farther neighbours (e.g. interlayer Li–TM and TM–TM), fused per atom: h ← softplus(h + A_short + A_long)."""
@@ -123,13 +124,13 @@ class MultiScaleConv(nn.Module):
             out = out + conv.aggregate(h, edge_features[keep], src[keep], dst[keep], None if edge_weight is None else edge_weight[keep])
         return F.softplus(out)
 
-# %% ../nbs/03_model.ipynb #24ed2b56
+# %% ../nbs/03_model.ipynb #30bda07e
 def cosine_cutoff(distances:torch.Tensor, # edge lengths, Å
                   cutoff:float): # radius where the weight reaches 0, Å
     "Smooth weight ½(cos(πd/r_c) + 1), 1 at d = 0 falling to 0 (with zero slope) at d = r_c."
     return 0.5 * (torch.cos(torch.pi * distances / cutoff) + 1) * (distances < cutoff)
 
-# %% ../nbs/03_model.ipynb #3876e058
+# %% ../nbs/03_model.ipynb #6b917717
 def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
               atom_crystal:torch.Tensor, # [n_atoms] crystal of each atom
               n_crystals:int): # number of crystals
@@ -137,7 +138,7 @@ def mean_pool(x:torch.Tensor, # [..., n_atoms, channels] per-atom values
     total = x.new_zeros(*x.shape[:-2], n_crystals, x.shape[-1]).index_add_(-2, atom_crystal, x)
     return total / torch.bincount(atom_crystal, minlength=n_crystals).clamp(min=1)[:, None].to(x)
 
-# %% ../nbs/03_model.ipynb #e645be82
+# %% ../nbs/03_model.ipynb #0276b58d
 def repeat_batch(batch:GraphBatch, # crystals
                  n:int): # copies
     "The batch repeated `n` times as one larger batch (copy k holds atoms k·n_atoms … and crystals k·n_crystals …)."
@@ -148,14 +149,15 @@ def repeat_batch(batch:GraphBatch, # crystals
                       batch.src.repeat(n) + atom_shift, batch.dst.repeat(n) + atom_shift, batch.images.repeat(n, 1),
                       crystal_shift(batch.atom_crystal), crystal_shift(batch.edge_crystal))
 
-# %% ../nbs/03_model.ipynb #6e3096e2
-def zero_linear(width:int): # input and output width
+# %% ../nbs/03_model.ipynb #56306735
+def zero_linear(width:int, # input width
+                out:int|None=None): # output width (default: `width`)
     "A linear map that starts at zero, so an added branch leaves the model unchanged at initialisation."
-    layer = nn.Linear(width, width)
+    layer = nn.Linear(width, out or width)
     nn.init.zeros_(layer.weight); nn.init.zeros_(layer.bias)
     return layer
 
-# %% ../nbs/03_model.ipynb #c692ce72
+# %% ../nbs/03_model.ipynb #18b8f9df
 class CGCNN(nn.Module):
     "Crystal graph network with a per-atom head and a mean or attention readout; `forward(batch, n_samples=T)` draws T dropout samples."
     def __init__(self, config:ModelConfig=ModelConfig(), # architecture
@@ -172,13 +174,16 @@ class CGCNN(nn.Module):
                (lambda: GatedConv(config.atom_fea_len, n_edge, **options))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
         self.contexts = nn.ModuleList(zero_linear(config.atom_fea_len) for _ in range(config.n_conv)) if config.crystal_context else None
+        if config.crystal_pool not in ('mean', 'attention'): raise ValueError(f"crystal_pool must be 'mean' or 'attention', not {config.crystal_pool!r}")
+        attend = config.crystal_context and config.crystal_pool == 'attention'
+        self.context_scores = nn.ModuleList(zero_linear(config.atom_fea_len, 1) for _ in range(config.n_conv)) if attend else None
+        self.context_weights = [None] * config.n_conv  # per convolution, the last attention weights of the crystal scale [n_atoms]
         self.dropout, self.conv_dropout = nn.Dropout(config.dropout), nn.Dropout(config.conv_dropout)
         widths = [config.atom_fea_len] + [config.h_fea_len] * config.n_h
         hidden = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.Softplus(), nn.Dropout(config.dropout))]
         self.head = nn.Sequential(*hidden, nn.Linear(widths[-1], config.n_outputs))
         if config.readout not in ('mean', 'attention'): raise ValueError(f"readout must be 'mean' or 'attention', not {config.readout!r}")
-        self.readout_score = nn.Linear(config.atom_fea_len, 1) if config.readout == 'attention' else None
-        if self.readout_score is not None: nn.init.zeros_(self.readout_score.weight); nn.init.zeros_(self.readout_score.bias)
+        self.readout_score = zero_linear(config.atom_fea_len, 1) if config.readout == 'attention' else None
         self.readout_weights = None
 
     def inputs(self, batch:GraphBatch):
@@ -194,9 +199,17 @@ class CGCNN(nn.Module):
         n_crystals = int(atom_crystal.max()) + 1 if len(h) else 0
         for i, conv in enumerate(self.convs):
             h = conv(h, edge_features, src, dst, edge_weight)
-            if self.contexts is not None: h = h + self.contexts[i](mean_pool(h, atom_crystal, n_crystals))[atom_crystal]
+            if self.contexts is not None: h = h + self.contexts[i](self.crystal_vectors(h, i, atom_crystal, n_crystals))[atom_crystal]
             h = self.conv_dropout(h)
         return h
+
+    def crystal_vectors(self, h:torch.Tensor, # [n_atoms, atom_fea_len] embeddings after convolution `layer`
+                        layer:int, atom_crystal:torch.Tensor, n_crystals:int):
+        "[n_crystals, atom_fea_len]: each crystal's mean embedding, or its attention-weighted mean (`crystal_pool`)."
+        if self.context_scores is None: return mean_pool(h, atom_crystal, n_crystals)
+        weights = segment_softmax(self.context_scores[layer](h)[:, 0], atom_crystal, n_crystals)
+        self.context_weights[layer] = weights.detach()
+        return h.new_zeros(n_crystals, h.shape[-1]).index_add_(0, atom_crystal, h * weights[:, None])
 
     def atom_embeddings(self, batch:GraphBatch):
         "Atom embeddings after the convolutions, [n_atoms, atom_fea_len]; differentiable in positions and cells."
@@ -231,7 +244,7 @@ class CGCNN(nn.Module):
             if n_samples: h = h.expand(n_samples, *h.shape)
         return self.readout(h, batch.atom_crystal, batch.n_crystals)
 
-# %% ../nbs/03_model.ipynb #3deb3581
+# %% ../nbs/03_model.ipynb #25e36386
 @contextmanager
 def mc_dropout(model:CGCNN, # the model
                enabled:bool=True): # False: plain eval mode (deterministic)
@@ -243,7 +256,7 @@ def mc_dropout(model:CGCNN, # the model
     try: yield model
     finally: model.train(was_training)
 
-# %% ../nbs/03_model.ipynb #d3b9f95b
+# %% ../nbs/03_model.ipynb #d64e028b
 def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this come from, and return to, the heap
     """Ask glibc malloc to keep freed memory for reuse instead of unmapping it. Large tensors then skip the page
     faults of fresh memory on every batch (about 2× faster inference measured on this project's VMs); the process
@@ -253,7 +266,7 @@ def reuse_freed_memory(threshold:int=1 << 30): # bytes: allocations below this c
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, 2 * threshold))
 
-# %% ../nbs/03_model.ipynb #e09fbd03
+# %% ../nbs/03_model.ipynb #978de1f6
 @torch.no_grad()
 def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropout`)
                     dataset:CrystalDataset, # structures to run
@@ -263,13 +276,13 @@ def dataset_outputs(model:CGCNN, # the model, in the mode wanted (see `mc_dropou
     reuse_freed_memory()
     return torch.cat([model(batch, n_samples) for _, batch in batches(dataset, batch_size)], dim=-2)
 
-# %% ../nbs/03_model.ipynb #29e32e72
+# %% ../nbs/03_model.ipynb #8c0ad1fa
 def multiscale_config(**kwargs): # other `ModelConfig` fields
     "Every multi-scale and attention option at once: neighbour shells (12 + 12) with attention, crystal scale, attention readout."
     return ModelConfig(**{'multiscale': True, 'attention': True, 'crystal_context': True, 'readout': 'attention',
                           'graph': GraphSettings(max_neighbors=24), **kwargs})
 
-# %% ../nbs/03_model.ipynb #b834ff73
+# %% ../nbs/03_model.ipynb #612e1c11
 @torch.no_grad()
 def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
                       batch:GraphBatch): # crystals
@@ -283,7 +296,7 @@ def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
         return w
     return torch.stack([layer(conv) for conv in model.convs])
 
-# %% ../nbs/03_model.ipynb #cb90cc10
+# %% ../nbs/03_model.ipynb #96d6c1a2
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
     if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
@@ -291,7 +304,7 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     if isinstance(x, (np.ndarray, np.generic, torch.Tensor)): return x.tolist()
     return x
 
-# %% ../nbs/03_model.ipynb #8909ce12
+# %% ../nbs/03_model.ipynb #24ebe8bc
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
 def save_checkpoint(model:CGCNN, # trained model
@@ -305,7 +318,7 @@ def save_checkpoint(model:CGCNN, # trained model
     torch.save(payload, tmp)
     tmp.replace(path)
 
-# %% ../nbs/03_model.ipynb #805b6b4a
+# %% ../nbs/03_model.ipynb #df5005c0
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
@@ -328,7 +341,7 @@ def load_checkpoint(path, # checkpoint file
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 
-# %% ../nbs/03_model.ipynb #5d11f240
+# %% ../nbs/03_model.ipynb #52a8a909
 MODELS_DIR = Path(nirich_cgcnn.__file__).parent / 'models'  # pretrained checkpoints shipped with the package
 
 def shipped_checkpoint(property:str='formation_energy_per_atom'): # property of a model shipped in the package
