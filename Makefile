@@ -31,7 +31,7 @@ train = $(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/00_tr
 
 shipped: $(STAMP)  # retrain every shipped property model from data/nirich (and rewrite data/sample)
 	mkdir -p figures/runs
-	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,../../data/sample)
+	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,../../data/sample) -p crystal_context True
 	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,)
 	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,)
 	$(call train,defect_class,classification,,cgcnn,) -p crystal_context True
