@@ -34,7 +34,7 @@ shipped: $(STAMP)  # retrain every shipped property model from data/nirich (and 
 	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,../../data/sample) -p crystal_context True
 	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,)
 	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,)
-	$(call train,defect_class,classification,,cgcnn,) -p crystal_context True -p epochs 150
+	$(call train,defect_class,classification,,cgcnn,) -p crystal_context True
 	$(call train,band_gap,regression,eV,dft,)
 	$(call train,fermi_level,regression,eV,dft,)
 
