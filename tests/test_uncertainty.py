@@ -11,7 +11,7 @@ from nirich_cgcnn.data import from_structures
 from nirich_cgcnn.model import ModelConfig
 from nirich_cgcnn.predict import predict_table
 from nirich_cgcnn.train import train
-from nirich_cgcnn.uncertainty import fit_sigma_scale, recalibrate, uncertainty_metrics
+from nirich_cgcnn.uncertainty import fit_sigma_calibration, fit_sigma_scale, recalibrate, uncertainty_metrics
 
 
 def true_noise(a): return 0.02 + 0.15 * (a - 2.6) / 0.8
@@ -44,17 +44,18 @@ def test_dropout_off_gives_zero_epistemic(synthetic):
     assert (table['sigma_epistemic'] == 0).all() and (table['sigma'] == table['sigma_aleatoric']).all()
 
 
-def test_recalibration_fixes_scaled_sigma(synthetic):
+def test_recalibration_replaces_a_wrong_calibration(synthetic):
     model, data = synthetic
     validation = data.subset(range(1000, 1200))
     table = predict_table(model, validation)
-    own_factor = fit_sigma_scale(table['target'], table['mu'], table['sigma'])
-    assert 0.7 < own_factor < 1.4  # trained with β-NLL, the model is roughly calibrated already
-    model.meta['sigma_scale'] = 0.5  # make it over-confident by 2x
-    model, factor = recalibrate(model, validation)
-    assert abs(factor - 2 * own_factor) < 1e-4
+    own = fit_sigma_calibration(table['target'], table['mu'], table['sigma'])
+    assert 0.7 < own['sigma_scale'] < 1.4  # trained with β-NLL, the model is roughly calibrated already
+    assert 0.5 < own['sigma_power'] < 1.5  # and its σ follows the true noise (no reshaping needed)
+    model.meta.update(sigma_scale=0.5, sigma_power=2.0, sigma_reference=0.05)  # a wrong calibration
+    model, calibration = recalibrate(model, validation)
+    assert all(abs(calibration[k] - own[k]) < 1e-6 for k in own)  # refitted from the raw σ, not on top of the old one
     table = predict_table(model, validation)
-    assert abs(fit_sigma_scale(table['target'], table['mu'], table['sigma']) - 1) < 1e-6
+    assert abs(fit_sigma_scale(table['target'], table['mu'], table['sigma']) - 1) < 1e-3
     assert 0.85 < uncertainty_metrics(table['target'], table['mu'], table['sigma'])['coverage_90'] < 0.95
 
 
@@ -82,14 +83,13 @@ def test_ood_experiment_holds_out_the_named_structures(tmp_path):
     assert two['n_ood'] == len(pristine) + delithiated  # any of the space-separated values is held out
 
 
-def test_cross_validated_scale_uses_every_structure_once(synthetic):
+def test_out_of_fold_table_predicts_every_structure_once(synthetic):
     from nirich_cgcnn.model import ModelConfig as Config
-    from nirich_cgcnn.uncertainty import cross_validated_scale
+    from nirich_cgcnn.uncertainty import out_of_fold_table
     data = synthetic[1].subset(range(1200))
     data.groups = [str(i % 40) for i in range(len(data))]  # 40 groups of 30
     indices = np.arange(0, 1200, 2)
-    factor, table = cross_validated_scale(data, indices, k=3, config=Config(dropout=0.05, atom_fea_len=32, h_fea_len=64),
-                                          epochs=40, lr=3e-3, warmup_epochs=10, batch_size=100, patience=40, n_dropout=10)
+    table = out_of_fold_table(data, indices, k=3, config=Config(dropout=0.05, atom_fea_len=32, h_fea_len=64),
+                              epochs=40, lr=3e-3, warmup_epochs=10, batch_size=100, patience=40, n_dropout=10)
     assert sorted(table['id']) == sorted(data.ids[i] for i in indices)
-    assert 0.6 < factor < 1.6  # β-NLL training is roughly calibrated on this synthetic noise
-    assert abs(factor - fit_sigma_scale(table['target'], table['mu'], table['sigma'])) < 1e-9
+    assert 0.6 < fit_sigma_scale(table['target'], table['mu'], table['sigma']) < 1.6  # β-NLL: roughly calibrated
