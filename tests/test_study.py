@@ -29,6 +29,9 @@ def study(tmp_path_factory):
     run('01_predict', out, n_dropout=5)
     run('04_explain', out, n_cells=16, steps=4)
     run('06_sweep', out, values=[2, 3])
+    shutil.copytree(ROOT / 'data' / 'active', out / 'active')  # the shipped runs: complete, so nothing is relabelled
+    run('07_active_loop', out, runs_dir=str(out / 'active'))
+    run('08_potential_md', out, steps=20)
     shutil.copytree(ROOT / 'figures' / 'metrics', out / 'metrics')
     run('10_metrics', out)
     return out
@@ -63,3 +66,24 @@ def test_results_table(study):
         assert np.isfinite([r['value'], r['target'], r['n_train'], r['n_test']]).all()
         assert r['target_met'] == (r['value'] >= r['target'] if r['metric'] == 'accuracy' else r['value'] <= r['target'])
     assert '| property' in (study / 'metrics.md').read_text()
+
+
+def test_active_loop_summarises_the_shipped_runs(study):
+    summary = json.loads((study / 'active_loop.json').read_text())
+    assert set(summary) == {'ei_seed0', 'random_seed0'}
+    for name, v in summary.items():
+        assert v['calls'] == 20 and len(v['best_after_each_call']) == 20 and np.isfinite(v['best_after_each_call']).all()
+        assert abs(v['best'] - min(v['best_after_each_call'])) < 1e-4 and np.all(np.diff(v['best_after_each_call']) <= 0)
+        state = f'chgnet_{name}/state.json'
+        assert (study / 'active' / state).read_text() == (ROOT / 'data' / 'active' / state).read_text()  # nothing relabelled
+    assert (study / 'active_loop.png').stat().st_size > 10_000
+
+
+def test_potential_md_outputs(study):
+    result = json.loads((study / 'potential_md.json').read_text())
+    assert result['n_atoms'] == 48 and result['md_ps'] == 0.02
+    assert all(result['relaxed'][name]['converged'] for name in ('cgcnn', 'chgnet'))
+    assert len(result['nvt_log']) == len(result['nve_log']) == 3  # steps 0, 10, 20
+    assert np.isfinite(finite_numbers(result)).all()
+    for name in ('potential_md.png', 'md/nvt.traj', 'md/nve.traj', 'md/relax_cgcnn.traj'):
+        assert (study / name).stat().st_size > 1_000
