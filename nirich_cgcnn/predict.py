@@ -6,7 +6,7 @@
 __all__ = ['as_model', 'as_dataset', 'folder_targets', 'sigma_factor', 'regression_table', 'classification_table',
            'predict_table', 'predict', 'plot_predictions', 'main']
 
-# %% ../nbs/05_predict.ipynb #2f11b80a
+# %% ../nbs/05_predict.ipynb #c2bf5ac2
 import argparse, sys
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
-# %% ../nbs/05_predict.ipynb #3e5e55bf
+# %% ../nbs/05_predict.ipynb #5e33f16e
 def as_model(model): # a `CGCNN`, or a checkpoint path
     "A model in eval mode."
     return model.eval() if isinstance(model, CGCNN) else load_checkpoint(model)
@@ -31,7 +31,7 @@ def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, 
     if isinstance(data, (list, tuple)): return from_structures(data, settings=model.config.graph)
     return load_folder(data, settings=model.config.graph, atom_table=model.atom_table, cache_dir=cache_dir, labelled=False)
 
-# %% ../nbs/05_predict.ipynb #a3c078c4
+# %% ../nbs/05_predict.ipynb #6f8b4bbd
 def folder_targets(data, # the data passed to `predict_table`
                    ids:list, # structure ids
                    property:str|None, # the model's property
@@ -46,7 +46,7 @@ def folder_targets(data, # the data passed to `predict_table`
     if column is None: return None
     return table.loc[ids, column].to_numpy() if classification else pd.to_numeric(table.loc[ids, column], errors='coerce').to_numpy()
 
-# %% ../nbs/05_predict.ipynb #129db8c6
+# %% ../nbs/05_predict.ipynb #0018a619
 def sigma_factor(meta:dict, # checkpoint meta with `sigma_scale` and optionally `sigma_power`, `sigma_reference`
                  sigma): # uncalibrated total σ
     "Per-structure factor that turns σ into s·σ_ref·(σ/σ_ref)^b (b = 1: plain scaling by s)."
@@ -75,7 +75,7 @@ def classification_table(model:CGCNN, # classification model
                           'sigma': probs[:, torch.arange(len(best)), best].std(0, unbiased=False)})
     return table.join(pd.DataFrame(mean.numpy(), columns=[f'p_{c}' for c in classes]))
 
-# %% ../nbs/05_predict.ipynb #e3644e84
+# %% ../nbs/05_predict.ipynb #0470883c
 def predict_table(model, # a `CGCNN` or checkpoint path
                   data, # folder, list of structures, or `CrystalDataset`
                   n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -94,7 +94,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
     if targets is not None: table['target'] = targets
     return table
 
-# %% ../nbs/05_predict.ipynb #3d0be34a
+# %% ../nbs/05_predict.ipynb #86e753ec
 def predict(model, # a `CGCNN` or checkpoint path
             data, # folder (`id_prop.csv` + CIFs, or just CIFs), list of structures, or `CrystalDataset`
             n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -105,7 +105,7 @@ def predict(model, # a `CGCNN` or checkpoint path
     columns = ['mu', 'sigma'] + (['sigma_epistemic', 'sigma_aleatoric'] if components else [])
     return {cid: tuple(row) for cid, row in zip(table['id'], table[columns].itertuples(index=False))}
 
-# %% ../nbs/05_predict.ipynb #6ec9fec8
+# %% ../nbs/05_predict.ipynb #e25c7674
 def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
                      path, # PNG to write
                      label:str='prediction'): # axis label (property and unit)
@@ -128,7 +128,7 @@ def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_predict.ipynb #949ca7c7
+# %% ../nbs/05_predict.ipynb #c6f77307
 def main(argv=None):
     "CLI: `nirich-predict [CKPT] DATA [--n-dropout 25] [--out preds.csv] [--figure preds.png]`."
     p = argparse.ArgumentParser(prog='nirich-predict', description='Predict with MC-dropout uncertainty.')
@@ -149,6 +149,6 @@ def main(argv=None):
     if args.figure and model.config.task == 'regression': plot_predictions(table, args.figure, label)
     print(f'wrote {args.out}: {len(table)} structures, {args.n_dropout} dropout samples')
 
-# %% ../nbs/05_predict.ipynb #62f82c42
+# %% ../nbs/05_predict.ipynb #282b8ade
 #| eval: false
 if __name__ == '__main__': main()

