@@ -32,6 +32,8 @@ def study(tmp_path_factory):
     shutil.copytree(ROOT / 'data' / 'active', out / 'active')  # the shipped runs: complete, so nothing is relabelled
     run('07_active_loop', out, runs_dir=str(out / 'active'))
     run('08_potential_md', out, steps=20)
+    shutil.copy(ROOT / 'figures' / 'dft_convergence.csv', out)  # every run done: the notebook only redraws
+    run('12_dft_convergence', out)
     shutil.copytree(ROOT / 'figures' / 'metrics', out / 'metrics')
     run('10_metrics', out)
     return out
@@ -87,3 +89,8 @@ def test_potential_md_outputs(study):
     assert np.isfinite(finite_numbers(result)).all()
     for name in ('potential_md.png', 'md/nvt.traj', 'md/nve.traj', 'md/relax_cgcnn.traj'):
         assert (study / name).stat().st_size > 1_000
+
+
+def test_dft_convergence_redraws_without_new_runs(study):
+    assert (study / 'dft_convergence.csv').read_text() == (ROOT / 'figures' / 'dft_convergence.csv').read_text()
+    assert (study / 'dft_convergence.png').stat().st_size > 10_000
