@@ -7,7 +7,7 @@ __all__ = ['MAX_Z', 'GraphError', 'GraphSettings', 'to_structure', 'nearest_per_
            'structure_graph', 'edge_vectors', 'graph_distances', 'edge_signature', 'gaussian_basis', 'element_features',
            'default_atom_table', 'atom_table_from_json', 'check_elements']
 
-# %% ../nbs/01_graph.ipynb #ac4a9958
+# %% ../nbs/01_graph.ipynb #b3114b1a
 import warnings
 from dataclasses import dataclass
 
@@ -16,11 +16,11 @@ import torch
 from pymatgen.core import Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-# %% ../nbs/01_graph.ipynb #ee7c5e4a
+# %% ../nbs/01_graph.ipynb #81f08f24
 class GraphError(ValueError):
     "A structure that cannot become a crystal graph; the message names the source and the problem."
 
-# %% ../nbs/01_graph.ipynb #4d71e244
+# %% ../nbs/01_graph.ipynb #3e47094a
 @dataclass(frozen=True)
 class GraphSettings:
     "How a structure becomes a graph; stored in every checkpoint so a model always sees the graphs it was trained on."
@@ -28,7 +28,7 @@ class GraphSettings:
     max_neighbors: int = 12  # keep at most this many nearest neighbours per atom
     gaussian_step: float = 0.2  # spacing and width of the Gaussian distance basis, Å
 
-# %% ../nbs/01_graph.ipynb #e8b00fbc
+# %% ../nbs/01_graph.ipynb #d008c116
 def to_structure(obj, # pymatgen `Structure` or ASE `Atoms`
                  source:str='<memory>'): # where it came from, for error messages
     "A pymatgen `Structure` with a finite, positive-volume cell."
@@ -42,7 +42,7 @@ def to_structure(obj, # pymatgen `Structure` or ASE `Atoms`
     if not obj.is_ordered: raise GraphError(f"{source}: structure has partial occupancies; order it first (e.g. pymatgen OrderDisorderedStructureTransformation)")
     return obj
 
-# %% ../nbs/01_graph.ipynb #b0b5cc1f
+# %% ../nbs/01_graph.ipynb #a1d875f8
 def nearest_per_atom(centers:np.ndarray, # centre atom of each candidate pair
                      distances:np.ndarray, # pair distances, Å
                      neighbors:np.ndarray, # neighbour atom of each pair (tie-break)
@@ -53,7 +53,7 @@ def nearest_per_atom(centers:np.ndarray, # centre atom of each candidate pair
     rank = np.arange(len(order)) - np.searchsorted(grouped, grouped, side='left')
     return order[rank < k]
 
-# %% ../nbs/01_graph.ipynb #dbee7fe4
+# %% ../nbs/01_graph.ipynb #93ae0ce0
 def neighbor_edges(structure:Structure, # checked structure (see `to_structure`)
                    settings:GraphSettings=GraphSettings(), # cutoff and neighbour count
                    source:str='<memory>'): # where it came from, for error messages
@@ -73,7 +73,7 @@ def neighbor_edges(structure:Structure, # checked structure (see `to_structure`)
                          f"({len(isolated)} isolated atom(s)); check the cell or raise the cutoff")
     return src, dst, np.rint(images[keep]).astype(np.int64), distances[keep]
 
-# %% ../nbs/01_graph.ipynb #9ed98d3e
+# %% ../nbs/01_graph.ipynb #bf109d26
 @dataclass
 class CrystalGraph:
     "Crystal graph of one structure; geometry stays in positions, cell and images so distances can be differentiated."
@@ -86,8 +86,12 @@ class CrystalGraph:
 
     @property
     def n_atoms(self): return len(self.atomic_numbers)
+    @property
+    def elements(self):
+        "The set of element symbols in the structure."
+        return {Element.from_Z(int(z)).symbol for z in self.atomic_numbers.unique()}
 
-# %% ../nbs/01_graph.ipynb #c8fce3cd
+# %% ../nbs/01_graph.ipynb #41960d8b
 def structure_graph(obj, # pymatgen `Structure` or ASE `Atoms`
                     settings:GraphSettings=GraphSettings(), # cutoff and neighbour count
                     source:str='<memory>'): # where it came from, for error messages
@@ -100,7 +104,7 @@ def structure_graph(obj, # pymatgen `Structure` or ASE `Atoms`
                         src=torch.from_numpy(src), dst=torch.from_numpy(dst),
                         images=torch.from_numpy(images).float())
 
-# %% ../nbs/01_graph.ipynb #01abf305
+# %% ../nbs/01_graph.ipynb #e9f9f1a0
 def edge_vectors(positions:torch.Tensor, # [n_atoms, 3] Cartesian positions, Å
                  cells:torch.Tensor, # [n_crystals, 3, 3] lattice vectors as rows, Å
                  src:torch.Tensor, # [n_edges] centre atoms
@@ -110,27 +114,27 @@ def edge_vectors(positions:torch.Tensor, # [n_atoms, 3] Cartesian positions, Å
     "Vectors from centre to neighbour image, differentiable in positions and cells, Å."
     return positions[dst] - positions[src] + torch.einsum('ei,eij->ej', images, cells[edge_crystal])
 
-# %% ../nbs/01_graph.ipynb #a594c2dc
+# %% ../nbs/01_graph.ipynb #a8958ff7
 def graph_distances(graph:CrystalGraph): # one crystal graph
     "Edge lengths of one graph, Å."
     edge_crystal = torch.zeros_like(graph.src)
     return edge_vectors(graph.positions, graph.cell[None], graph.src, graph.dst, graph.images, edge_crystal).norm(dim=-1)
 
-# %% ../nbs/01_graph.ipynb #4aa4b366
+# %% ../nbs/01_graph.ipynb #a94c0bbc
 def edge_signature(graph:CrystalGraph): # one crystal graph
     "Sorted (centre Z, neighbour Z, distance rounded to 1e-3 Å) rows: a permutation-free fingerprint of the graph."
     z = graph.atomic_numbers
     rows = torch.stack([z[graph.src].float(), z[graph.dst].float(), graph_distances(graph).detach().round(decimals=3)], 1)
     return np.array(sorted(map(tuple, rows.tolist())))
 
-# %% ../nbs/01_graph.ipynb #459b2e33
+# %% ../nbs/01_graph.ipynb #ed5f21e3
 def gaussian_basis(distances:torch.Tensor, # [n_edges] distances, Å
                    settings:GraphSettings=GraphSettings()): # cutoff and Gaussian step
     "Gaussian expansion exp(-(d - μ_k)²/step²) on centres μ_k = 0, step, …, cutoff (as in CGCNN)."
     centres = torch.arange(0, settings.cutoff + settings.gaussian_step / 2, settings.gaussian_step, dtype=distances.dtype, device=distances.device)
     return torch.exp(-(distances[:, None] - centres) ** 2 / settings.gaussian_step ** 2)
 
-# %% ../nbs/01_graph.ipynb #9af2ec5c
+# %% ../nbs/01_graph.ipynb #6f7b343b
 MAX_Z = 94  # elements H..Pu have features
 
 _BINS = {  # property: (low, high, log-spaced?)
@@ -158,7 +162,7 @@ def _binned(value:float, low:float, high:float, log:bool, n:int=10):
     if log: value, low, high = np.log(max(value, 1e-9)), np.log(low), np.log(high)
     return _one_hot(int(np.clip((value - low) / (high - low) * n, 0, n - 1)), n)
 
-# %% ../nbs/01_graph.ipynb #579d3145
+# %% ../nbs/01_graph.ipynb #e440f3a4
 def element_features(z:int): # atomic number, 1..MAX_Z
     "CGCNN-style one-hot encoding (91 features) of one element."
     el = Element.from_Z(z)
@@ -168,7 +172,7 @@ def element_features(z:int): # atomic number, 1..MAX_Z
     parts += [_binned(_element_property(el, name), *spec) for name, spec in _BINS.items()]
     return np.concatenate(parts)
 
-# %% ../nbs/01_graph.ipynb #57a1e0b5
+# %% ../nbs/01_graph.ipynb #370dac0e
 def default_atom_table():
     "Feature table [MAX_Z + 1, 91]; row Z holds element Z's features, row 0 is unused."
     return torch.tensor(np.stack([np.zeros(91, np.float32)] + [element_features(z) for z in range(1, MAX_Z + 1)]))
@@ -181,7 +185,7 @@ def atom_table_from_json(path): # an original CGCNN `atom_init.json` ({"Z": [fea
     for z, v in table.items(): out[z] = torch.tensor(v, dtype=torch.float32)
     return out
 
-# %% ../nbs/01_graph.ipynb #4cbc4e4d
+# %% ../nbs/01_graph.ipynb #a6bc6f7b
 def check_elements(atomic_numbers:torch.Tensor, # [n_atoms] atomic numbers of one structure
                    atom_table:torch.Tensor, # feature table the model uses
                    source:str='<memory>'): # where it came from, for error messages

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['as_model', 'as_dataset', 'folder_targets', 'sigma_factor', 'regression_table', 'classification_table',
-           'predict_table', 'predict', 'plot_predictions', 'main']
+           'unseen_elements', 'predict_table', 'predict', 'plot_predictions', 'main']
 
-# %% ../nbs/05_predict.ipynb #c2bf5ac2
+# %% ../nbs/05_predict.ipynb #c3e63f5b
 import argparse, sys
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
-# %% ../nbs/05_predict.ipynb #5e33f16e
+# %% ../nbs/05_predict.ipynb #e3b02801
 def as_model(model): # a `CGCNN`, or a checkpoint path
     "A model in eval mode."
     return model.eval() if isinstance(model, CGCNN) else load_checkpoint(model)
@@ -31,7 +31,7 @@ def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, 
     if isinstance(data, (list, tuple)): return from_structures(data, settings=model.config.graph)
     return load_folder(data, settings=model.config.graph, atom_table=model.atom_table, cache_dir=cache_dir, labelled=False)
 
-# %% ../nbs/05_predict.ipynb #6f8b4bbd
+# %% ../nbs/05_predict.ipynb #b7c9c4ca
 def folder_targets(data, # the data passed to `predict_table`
                    ids:list, # structure ids
                    property:str|None, # the model's property
@@ -46,7 +46,7 @@ def folder_targets(data, # the data passed to `predict_table`
     if column is None: return None
     return table.loc[ids, column].to_numpy() if classification else pd.to_numeric(table.loc[ids, column], errors='coerce').to_numpy()
 
-# %% ../nbs/05_predict.ipynb #0018a619
+# %% ../nbs/05_predict.ipynb #d797f4f1
 def sigma_factor(meta:dict, # checkpoint meta with `sigma_scale` and optionally `sigma_power`, `sigma_reference`
                  sigma): # uncalibrated total σ
     "Per-structure factor that turns σ into s·σ_ref·(σ/σ_ref)^b (b = 1: plain scaling by s)."
@@ -75,14 +75,20 @@ def classification_table(model:CGCNN, # classification model
                           'sigma': probs[:, torch.arange(len(best)), best].std(0, unbiased=False)})
     return table.join(pd.DataFrame(mean.numpy(), columns=[f'p_{c}' for c in classes]))
 
-# %% ../nbs/05_predict.ipynb #0470883c
+# %% ../nbs/05_predict.ipynb #9b9f01f4
+def unseen_elements(trained:list, # element symbols of the model's training structures (checkpoint meta `elements`)
+                    dataset:CrystalDataset): # structures to predict
+    "Per structure, its elements the model never trained on, space-separated ('' when none): σ does not cover them."
+    return [' '.join(sorted(graph.elements - set(trained))) for graph in dataset.graphs]
+
+# %% ../nbs/05_predict.ipynb #afb3d4df
 def predict_table(model, # a `CGCNN` or checkpoint path
                   data, # folder, list of structures, or `CrystalDataset`
                   n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
                   batch_size:int=512, # crystals per forward pass
                   cache_dir=None, # graph cache (None: default)
                   seed:int=0): # seed of the dropout masks (same seed, same predictions)
-    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric (classification: class, probability, sigma), and target if known."
+    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements."
     model = as_model(model)
     dataset = as_dataset(data, model, cache_dir)
     with torch.random.fork_rng(), mc_dropout(model, enabled=n_dropout > 0):
@@ -92,9 +98,10 @@ def predict_table(model, # a `CGCNN` or checkpoint path
     table.insert(0, 'id', dataset.ids)
     targets = folder_targets(data, dataset.ids, model.meta.get('property'), model.config.task == 'classification')
     if targets is not None: table['target'] = targets
+    if 'elements' in model.meta: table['unseen_elements'] = unseen_elements(model.meta['elements'], dataset)
     return table
 
-# %% ../nbs/05_predict.ipynb #86e753ec
+# %% ../nbs/05_predict.ipynb #dfa928f8
 def predict(model, # a `CGCNN` or checkpoint path
             data, # folder (`id_prop.csv` + CIFs, or just CIFs), list of structures, or `CrystalDataset`
             n_dropout:int=25, # Monte Carlo dropout samples (0: deterministic)
@@ -105,7 +112,7 @@ def predict(model, # a `CGCNN` or checkpoint path
     columns = ['mu', 'sigma'] + (['sigma_epistemic', 'sigma_aleatoric'] if components else [])
     return {cid: tuple(row) for cid, row in zip(table['id'], table[columns].itertuples(index=False))}
 
-# %% ../nbs/05_predict.ipynb #e25c7674
+# %% ../nbs/05_predict.ipynb #45c0178d
 def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
                      path, # PNG to write
                      label:str='prediction'): # axis label (property and unit)
@@ -128,7 +135,7 @@ def plot_predictions(table:pd.DataFrame, # from `predict_table` (regression)
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_predict.ipynb #c6f77307
+# %% ../nbs/05_predict.ipynb #83a1767f
 def main(argv=None):
     "CLI: `nirich-predict [CKPT] DATA [--n-dropout 25] [--out preds.csv] [--figure preds.png]`."
     p = argparse.ArgumentParser(prog='nirich-predict', description='Predict with MC-dropout uncertainty.')
@@ -148,7 +155,9 @@ def main(argv=None):
     label = f"{model.meta.get('property')} ({model.meta.get('unit')})"
     if args.figure and model.config.task == 'regression': plot_predictions(table, args.figure, label)
     print(f'wrote {args.out}: {len(table)} structures, {args.n_dropout} dropout samples')
+    unseen = (table['unseen_elements'] != '').sum() if 'unseen_elements' in table else 0
+    if unseen: print(f'{unseen} structures hold elements the model never trained on (column unseen_elements): σ does not cover that')
 
-# %% ../nbs/05_predict.ipynb #282b8ade
+# %% ../nbs/05_predict.ipynb #4541168c
 #| eval: false
 if __name__ == '__main__': main()

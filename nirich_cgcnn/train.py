@@ -6,7 +6,7 @@
 __all__ = ['TRUNK_FIELDS', 'ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset',
            'load_trunk', 'train', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
 
-# %% ../nbs/04_train.ipynb #4c23cfbd
+# %% ../nbs/04_train.ipynb #279d18d9
 import argparse, copy, dataclasses, random, sys, time
 
 import numpy as np
@@ -19,12 +19,12 @@ from .data import CrystalDataset, batches, group_split, load_folder, random_spli
 from .graph import GraphError
 from .model import CGCNN, CheckpointError, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
 
-# %% ../nbs/04_train.ipynb #a282bcb0
+# %% ../nbs/04_train.ipynb #ab9d2932
 def seed_everything(seed:int): # random seed
     "Seed Python, NumPy and torch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/04_train.ipynb #8f448358
+# %% ../nbs/04_train.ipynb #82fddf1d
 def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-variance
                     targets:torch.Tensor, # [n] normalised targets
                     beta:float=0.5, # β of β-NLL (0: plain Gaussian NLL)
@@ -35,7 +35,7 @@ def regression_loss(outputs:torch.Tensor, # [n, 2] normalised mean and log-varia
     nll = 0.5 * (log_var + (targets - mu) ** 2 / log_var.exp())
     return (nll * log_var.exp().detach() ** beta).mean()
 
-# %% ../nbs/04_train.ipynb #8e2d26eb
+# %% ../nbs/04_train.ipynb #b4999e8b
 def validation_error(model:CGCNN, # model being trained
                      dataset:CrystalDataset): # validation set
     "Mean absolute error in the property's unit (regression) or error rate (classification)."
@@ -44,7 +44,7 @@ def validation_error(model:CGCNN, # model being trained
     if model.config.task == 'classification': return (out.argmax(1) != dataset.targets).float().mean().item()
     return (out[:, 0] * model.meta['target_std'] + model.meta['target_mean'] - dataset.targets).abs().mean().item()
 
-# %% ../nbs/04_train.ipynb #2ddccd5d
+# %% ../nbs/04_train.ipynb #56bfcd73
 def fit(model:CGCNN, # model to train in place
         train_set:CrystalDataset, # training structures
         val_set:CrystalDataset, # validation structures (early stopping)
@@ -86,7 +86,7 @@ def fit(model:CGCNN, # model to train in place
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
-# %% ../nbs/04_train.ipynb #f8193f8e
+# %% ../nbs/04_train.ipynb #7637b95f
 def split_dataset(dataset:CrystalDataset, # all structures
                   fractions=(0.8, 0.1, 0.1), # train, validation, test
                   seed:int=0, # split seed
@@ -95,7 +95,7 @@ def split_dataset(dataset:CrystalDataset, # all structures
     if by_group and dataset.groups is not None: return group_split(dataset.groups, fractions, seed)
     return random_split(len(dataset), fractions, seed)
 
-# %% ../nbs/04_train.ipynb #047d7ccc
+# %% ../nbs/04_train.ipynb #3481a392
 TRUNK_FIELDS = ('atom_fea_len', 'n_conv', 'attention', 'multiscale', 'short_neighbors', 'crystal_context', 'batch_norm', 'graph')
 
 def load_trunk(model:CGCNN, # model to initialise in place
@@ -109,7 +109,7 @@ def load_trunk(model:CGCNN, # model to initialise in place
     model.load_state_dict(trunk, strict=False)
     return model
 
-# %% ../nbs/04_train.ipynb #7520e4d9
+# %% ../nbs/04_train.ipynb #89f61a6a
 def train(dataset:CrystalDataset, # labelled structures
           config:ModelConfig|None=None, # architecture (default: regression, or classification with the dataset's classes)
           unit:str='', # unit of the property, stored in the checkpoint
@@ -125,7 +125,8 @@ def train(dataset:CrystalDataset, # labelled structures
     train_idx, val_idx, test_idx = split_dataset(dataset, seed=seed) if split is None else split
     train_set, val_set, test_set = (dataset.subset(i) for i in (train_idx, val_idx, test_idx))
     if len(val_set) == 0: val_set = train_set  # tiny data: early-stop on the training set
-    meta = {'property': dataset.property, 'unit': unit, 'classes': dataset.classes}
+    meta = {'property': dataset.property, 'unit': unit, 'classes': dataset.classes,
+            'elements': sorted(set().union(*(g.elements for g in train_set.graphs)))}  # what `predict` flags as seen
     if config.task == 'regression':
         meta.update(target_mean=train_set.targets.mean().item(), target_std=max(train_set.targets.std().item(), 1e-6) if len(train_set) > 1 else 1.0)
     model = CGCNN(config, meta=meta)
@@ -138,7 +139,7 @@ def train(dataset:CrystalDataset, # labelled structures
     if out is not None: save_checkpoint(model, out)
     return model
 
-# %% ../nbs/04_train.ipynb #55da0f9f
+# %% ../nbs/04_train.ipynb #bfb40536
 def transfer_comparison(data_dir, # CGCNN folder
                         property:str, # column to learn
                         init, # checkpoint whose trunk starts the transfer runs
@@ -156,7 +157,7 @@ def transfer_comparison(data_dir, # CGCNN folder
             for start in ('scratch', 'pretrained') for seed in seeds]
     return pd.DataFrame(rows)
 
-# %% ../nbs/04_train.ipynb #fdd068a9
+# %% ../nbs/04_train.ipynb #ba2a5eb4
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
     'plain CGCNN': ModelConfig(),
     '+multi-scale (crystal scale)': ModelConfig(crystal_context=True),
@@ -197,7 +198,7 @@ def ablation_summary(table:pd.DataFrame): # from `ablation`
     summary['inference_cost_vs_plain'] = summary['infer_ms_per_structure'] / summary['infer_ms_per_structure'].iloc[0]
     return summary
 
-# %% ../nbs/04_train.ipynb #625afdbe
+# %% ../nbs/04_train.ipynb #e4224729
 def main(argv=None):
     "CLI: `nirich-train DATA [--task regression|classification] [--property P] [--epochs N] [--out model.pt]`."
     p = argparse.ArgumentParser(prog='nirich-train', description='Train a CGCNN on a CGCNN-format folder (id_prop.csv + <id>.cif).')
@@ -226,6 +227,6 @@ def main(argv=None):
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")
 
-# %% ../nbs/04_train.ipynb #d3c48604
+# %% ../nbs/04_train.ipynb #5574f964
 #| eval: false
 if __name__ == '__main__': main()

@@ -93,6 +93,19 @@ def test_cli_end_to_end(tiny, tmp_path):
     assert png.stat().st_size > 10_000
 
 
+def test_cli_names_elements_never_trained_on(trained, tiny, tmp_path):
+    from pymatgen.core import Structure
+    folder = tmp_path / 'screen'; folder.mkdir()
+    cell = Structure.from_file(next(tiny.glob('*.cif')))
+    doped = cell.copy(); doped.replace(next(i for i, s in enumerate(cell) if s.specie.symbol == 'Ni'), 'W')
+    cell.to(filename=str(folder / 'host.cif')); doped.to(filename=str(folder / 'doped.cif'))
+    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.predict', str(trained), str(folder), '--out', str(tmp_path / 'p.csv')],
+                         check=True, capture_output=True, text=True)
+    table = pd.read_csv(tmp_path / 'p.csv', keep_default_na=False).set_index('id')
+    assert table.loc['doped', 'unseen_elements'] == 'W' and table.loc['host', 'unseen_elements'] == ''
+    assert '1 structures hold elements the model never trained on' in run.stdout
+
+
 def test_transfer_comparison_same_split_both_starts(tiny, trained):
     from nirich_cgcnn.train import transfer_comparison
     table = transfer_comparison(tiny, 'volume_per_atom', trained, seeds=(0,), epochs=2)
