@@ -46,7 +46,7 @@ def atom_energies(model:CGCNN, # potential
     h = model.atom_embeddings(batch)
     if n_samples: h = h.expand(n_samples, *h.shape)
     reference = torch.as_tensor(model.meta['atom_ref'], dtype=h.dtype)[batch.atomic_numbers]
-    return model.atom_outputs(h)[..., 0] * model.meta['target_std'] + reference
+    return model.atom_outputs(h, batch.atom_crystal, batch.n_crystals)[..., 0] * model.meta['target_std'] + reference
 
 # %% ../nbs/10_calculator.ipynb #0b392a2b
 def energy_forces_stress(model:CGCNN, # potential
