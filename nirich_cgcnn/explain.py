@@ -131,7 +131,7 @@ def explain(model, # `CGCNN` or checkpoint path
             steps:int=64): # integration steps (integrated gradients)
     "An `Explanation` of one prediction: per-atom contributions, per-bond attributions (IG) and attention weights."
     if method not in METHODS: raise GraphError(f"unknown method '{method}' (use one of {', '.join(METHODS)})")
-    model = as_model(model)
+    model = as_model(model, single=True)
     structure = read_cif(structure) if isinstance(structure, (str, bytes)) or hasattr(structure, 'is_file') else to_structure(structure)
     graph = structure_graph(structure, model.config.graph)
     if model.config.task == 'classification' and target is None:
@@ -163,7 +163,7 @@ def faithfulness(model, # `CGCNN` or checkpoint path (regression)
                  steps:int=32): # integration steps (integrated gradients)
     "Per method: mean |Δ prediction| deleting the top-attributed vs random atoms, their ratio, and the mean Spearman ρ between trained and randomised-model attributions."
     from scipy.stats import spearmanr
-    model = as_model(model)
+    model = as_model(model, single=True)
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     randomised = CGCNN(model.config, model.atom_table, model.meta).eval()
     rows = []
@@ -197,7 +197,7 @@ def defect_proximity(model, # `CGCNN` or checkpoint path
                      method:str='exact', # one of `METHODS`
                      radius:float=3.0): # "near the defect" (Å)
     "Mean relative |attribution| of atoms within `radius` of a defect site and farther away, their ratio, per layer and (IG) per bond type near/far; and the per-atom table."
-    model = as_model(model)
+    model = as_model(model, single=True)
     atoms, bonds = [], []
     for n, (structure, params) in enumerate(cells):
         explanation = explain(model, structure, method, steps=32)

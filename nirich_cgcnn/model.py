@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank',
            'MultiScaleConv', 'cosine_cutoff', 'mean_pool', 'repeat_batch', 'AtomDropout', 'zero_linear', 'CGCNN',
-           'mc_dropout', 'reuse_freed_memory', 'dataset_outputs', 'multiscale_config', 'attention_weights', 'plain',
-           'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
+           'mc_dropout', 'reuse_freed_memory', 'dataset_outputs', 'multiscale_config', 'attention_weights', 'Ensemble',
+           'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
 # %% ../nbs/03_model.ipynb #826d494e
 import ctypes
@@ -320,6 +320,27 @@ def attention_weights(model:CGCNN, # model with `config.attention`, in eval mode
         return w
     return torch.stack([layer(conv) for conv in model.convs])
 
+# %% ../nbs/03_model.ipynb #82635d95
+class Ensemble(nn.Module):
+    "Networks trained alike from different seeds, used as one model: samples come from every member."
+    def __init__(self, members:list): # `CGCNN`s sharing one config and target normalisation
+        super().__init__()
+        if not members: raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        if any(asdict(m.config) != asdict(first.config) for m in members): raise ValueError("ensemble members must share one config")
+        if any(m.meta['target_mean'] != first.meta['target_mean'] or m.meta['target_std'] != first.meta['target_std'] for m in members):
+            raise ValueError("ensemble members must share one target normalisation (train them on one split)")
+        self.members, self.config, self.meta = nn.ModuleList(members), first.config, dict(first.meta)
+
+    @property
+    def atom_table(self): return self.members[0].atom_table
+
+    def forward(self, batch:GraphBatch, n_samples:int|None=None):
+        "[M·⌈T/M⌉, n_crystals, n_outputs]: ⌈T/M⌉ samples from each of the M members; without T, the members' mean output."
+        if not n_samples: return torch.stack([m(batch) for m in self.members]).mean(0)
+        per_member = -(-n_samples // len(self.members))
+        return torch.cat([m(batch, per_member) for m in self.members])
+
 # %% ../nbs/03_model.ipynb #96d6c1a2
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
     "The same data as plain Python types (NumPy and torch scalars and arrays become numbers and lists), safe for `weights_only` loading."
@@ -331,13 +352,14 @@ def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
 # %% ../nbs/03_model.ipynb #24ebe8bc
 CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 
-def save_checkpoint(model:CGCNN, # trained model
+def save_checkpoint(model:CGCNN|Ensemble, # trained model
                     path): # file to write (written atomically)
     "Write everything needed to rebuild `model`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {'format': CHECKPOINT_FORMAT, 'package_version': nirich_cgcnn.__version__,
                'config': asdict(model.config), 'meta': plain(model.meta), 'state_dict': model.state_dict()}
+    if isinstance(model, Ensemble): payload['n_members'] = len(model.members)
     tmp = path.with_name(path.name + '.tmp')
     torch.save(payload, tmp)
     tmp.replace(path)
@@ -349,7 +371,7 @@ class CheckpointError(GraphError):
 def load_checkpoint(path, # checkpoint file
                     property:str|None=None, # expected property; error if the checkpoint predicts another
                     task:str|None=None): # expected task; error if different
-    "The model stored in a checkpoint, in eval mode."
+    "The model (`CGCNN` or `Ensemble`) stored in a checkpoint, in eval mode."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: no such checkpoint")
     try: payload = torch.load(path, map_location='cpu', weights_only=True)
@@ -360,8 +382,12 @@ def load_checkpoint(path, # checkpoint file
     if property is not None and meta.get('property') != property:
         raise CheckpointError(f"{path}: predicts '{meta.get('property')}', not '{property}'")
     if task is not None and config.task != task: raise CheckpointError(f"{path}: is a {config.task} model, not {task}")
-    model = CGCNN(config, payload['state_dict']['atom_table'], meta)
-    try: model.load_state_dict(payload['state_dict'])
+    n_members = payload.get('n_members')
+    weights = payload['state_dict']
+    table = weights.get('members.0.atom_table' if n_members else 'atom_table')
+    if table is None: raise CheckpointError(f"{path}: weights do not match the stored architecture (no atom table)")
+    model = Ensemble([CGCNN(config, table, meta) for _ in range(n_members)]) if n_members else CGCNN(config, table, meta)
+    try: model.load_state_dict(weights)
     except RuntimeError as e: raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e).splitlines()[0]})") from None
     return model.eval()
 

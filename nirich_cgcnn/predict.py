@@ -16,12 +16,17 @@ import torch
 
 from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
-from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
+from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
 # %% ../nbs/05_predict.ipynb #e3b02801
-def as_model(model): # a `CGCNN`, or a checkpoint path
+def as_model(model, # a `CGCNN` or `Ensemble`, or a checkpoint path
+             single:bool=False): # refuse an ensemble (for methods that need one network)
     "A model in eval mode."
-    return model.eval() if isinstance(model, CGCNN) else load_checkpoint(model)
+    loaded = model.eval() if isinstance(model, (CGCNN, Ensemble)) else load_checkpoint(model)
+    if single and isinstance(loaded, Ensemble):
+        name = model if isinstance(model, (str, Path)) else 'model'
+        raise ValueError(f"{name}: an ensemble of {len(loaded.members)} networks; this needs one (pass one of its `members`)")
+    return loaded
 
 def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, or `CrystalDataset`
                model:CGCNN, # model whose graph settings and elements apply

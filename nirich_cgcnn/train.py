@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TRUNK_FIELDS', 'ABLATION_CONFIGS', 'seed_everything', 'regression_loss', 'validation_error', 'fit', 'split_dataset',
-           'load_trunk', 'train', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
+           'load_trunk', 'train', 'ensemble_of', 'transfer_comparison', 'ablation', 'ablation_summary', 'main']
 
 # %% ../nbs/04_train.ipynb #279d18d9
 import argparse, copy, dataclasses, random, sys, time
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .data import CrystalDataset, batches, group_split, load_folder, random_split
 from .graph import GraphError
-from .model import CGCNN, CheckpointError, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
+from .model import CGCNN, CheckpointError, Ensemble, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
 
 # %% ../nbs/04_train.ipynb #ab9d2932
 def seed_everything(seed:int): # random seed
@@ -117,8 +117,13 @@ def train(dataset:CrystalDataset, # labelled structures
           seed:int=0, # seed for weights, shuffling and split
           out=None, # checkpoint path to write
           init=None, # checkpoint (path or `CGCNN`) whose embedding and convolutions start the model (transfer learning)
+          n_members:int=1, # > 1: an `Ensemble` of networks trained on one split from seeds seed, seed + 1, …
           **fit_kwargs): # passed to `fit` (epochs, lr, batch_size, …)
     "Train a model on a labelled dataset; returns it in eval mode with split, history and test error in `meta`."
+    if n_members > 1:
+        split = split_dataset(dataset, seed=seed) if split is None else split
+        members = [train(dataset, config, unit, split, seed + m, init=init, **fit_kwargs) for m in range(n_members)]
+        return ensemble_of(members, dataset.subset(split[2]), out)
     seed_everything(seed)
     if config is None:
         config = ModelConfig(task='classification', n_classes=len(dataset.classes)) if dataset.classes else ModelConfig()
@@ -136,6 +141,15 @@ def train(dataset:CrystalDataset, # labelled structures
     model.meta.update(history=history, split={name: [dataset.ids[i] for i in idx] for name, idx in zip(('train', 'val', 'test'), (train_idx, val_idx, test_idx))},
                       test_error=validation_error(model, test_set) if len(test_set) else None)
     model.eval()
+    if out is not None: save_checkpoint(model, out)
+    return model
+
+def ensemble_of(members:list, # networks trained by `train` on one split
+                test_set:CrystalDataset, # the split's test structures (may be empty)
+                out=None): # checkpoint path to write
+    "The members as one `Ensemble`; its meta holds every member's history and the ensemble's own test error."
+    model = Ensemble(members).eval()
+    model.meta.update(history=[m.meta['history'] for m in members], test_error=validation_error(model, test_set) if len(test_set) else None)
     if out is not None: save_checkpoint(model, out)
     return model
 
@@ -215,6 +229,7 @@ def main(argv=None):
     p.add_argument('--atom-fea-len', type=int, default=64)
     p.add_argument('--split', choices=['group', 'random'], default='group', help='group: keep each `group` column value in one split')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--n-members', type=int, default=1, help='> 1: an ensemble of networks from seeds seed, seed + 1, …')
     p.add_argument('--out', default='model.pt', help='checkpoint to write')
     args = p.parse_args(argv)
     try:
@@ -222,7 +237,7 @@ def main(argv=None):
         n_classes = len(dataset.classes) if dataset.classes else 0
         config = ModelConfig(task=args.task, n_classes=n_classes, atom_fea_len=args.atom_fea_len, n_conv=args.n_conv, dropout=args.dropout)
         split = split_dataset(dataset, seed=args.seed, by_group=args.split == 'group')
-        model = train(dataset, config, args.unit, split, args.seed, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience)
+        model = train(dataset, config, args.unit, split, args.seed, args.out, n_members=args.n_members, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience)
     except GraphError as e: sys.exit(f'nirich-train: error: {e}')
     metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
     print(f"wrote {args.out}: {dataset.property}, test {metric} = {model.meta['test_error']}")

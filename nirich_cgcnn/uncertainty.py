@@ -6,8 +6,8 @@
 __all__ = ['IDENTITY_CALIBRATION', 'LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibration_area',
            'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'fit_sigma_calibration', 'apply_calibration',
            'recalibrate', 'group_folds', 'out_of_fold_table', 'calibration_curve', 'classification_metrics',
-           'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'ood_experiment', 'plot_ood',
-           'results_table']
+           'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'held_out_comparison', 'ood_experiment',
+           'plot_ood', 'results_table']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .model import Ensemble
 from .predict import as_model, predict_table, sigma_factor
 
 # %% ../nbs/06_uncertainty.ipynb #0f4656ee
@@ -192,13 +193,26 @@ def plot_report(table:pd.DataFrame, # from `evaluate`
     return fig
 
 # %% ../nbs/06_uncertainty.ipynb #cfb04148
+def held_out_comparison(model, # trained model (`CGCNN` or `Ensemble`), uncalibrated
+                        dataset, # all structures
+                        val, test, held_out, # index arrays: validation (for the σ calibration), in-distribution test, held out
+                        n_dropout:int=25): # Monte Carlo dropout samples
+    "(mean error and σ parts in and out of distribution with their ratios, prediction table with an `ood` flag)."
+    model, _ = recalibrate(model, dataset.subset(val), n_dropout)
+    preds = pd.concat([predict_table(model, dataset.subset(idx), n_dropout).assign(ood=flag)
+                       for idx, flag in ((test, False), (held_out, True))], ignore_index=True)
+    means = preds.assign(error=(preds['target'] - preds['mu']).abs()).groupby('ood')[['error', 'sigma_epistemic', 'sigma_aleatoric', 'sigma']].mean()
+    return dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(),
+                epistemic_ratio=float(means.loc[True, 'sigma_epistemic'] / means.loc[False, 'sigma_epistemic']),
+                error_ratio=float(means.loc[True, 'error'] / means.loc[False, 'error'])), preds
+
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
                    column:str='family', # id_prop.csv column that defines the held-out set
                    value:str='NCA-F', # structures whose `column` holds any of these space-separated words are never trained on
                    seed:int=0, # split and weights
                    n_dropout:int=25, # Monte Carlo dropout samples
-                   **train_kwargs): # passed to `train` (epochs, …)
+                   **train_kwargs): # passed to `train` (epochs, n_members, …)
     "(summary dict, prediction table with an `ood` flag) of a model trained without the `column == value` structures."
     from nirich_cgcnn.data import group_split, load_folder, read_id_prop
     from nirich_cgcnn.train import train
@@ -209,15 +223,11 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
     if not len(ood): raise ValueError(f"{data_dir}: no structure has {column} = {value!r}")
     tr, va, te = (rest[part] for part in group_split(np.asarray(dataset.groups)[rest], seed=seed))
     model = train(dataset, split=(tr, va, te), seed=seed, progress=False, **train_kwargs)
-    model, _ = recalibrate(model, dataset.subset(va), n_dropout)
-    preds = pd.concat([predict_table(model, dataset.subset(idx), n_dropout).assign(ood=flag)
-                       for idx, flag in ((te, False), (ood, True))], ignore_index=True)
-    by = preds.assign(error=(preds['target'] - preds['mu']).abs()).groupby('ood')
-    stats_ = by[['error', 'sigma_epistemic', 'sigma_aleatoric', 'sigma']].mean()
-    summary = dict(property=property, held_out=f'{column} = {value}', n_train=len(tr), n_val=len(va),
-                   n_test_in=len(te), n_ood=len(ood), mean_in=stats_.loc[False].to_dict(), mean_ood=stats_.loc[True].to_dict(),
-                   epistemic_ratio=float(stats_.loc[True, 'sigma_epistemic'] / stats_.loc[False, 'sigma_epistemic']),
-                   error_ratio=float(stats_.loc[True, 'error'] / stats_.loc[False, 'error']))
+    single = held_out_comparison(model.members[0], dataset, va, te, ood, n_dropout)[0] if isinstance(model, Ensemble) else None
+    comparison, preds = held_out_comparison(model, dataset, va, te, ood, n_dropout)
+    summary = dict(property=property, held_out=f'{column} = {value}', n_train=len(tr), n_val=len(va), n_test_in=len(te),
+                   n_ood=len(ood), n_members=len(model.members) if single else 1, **comparison)
+    if single: summary['single_network'] = single
     return summary, preds
 
 def plot_ood(preds:pd.DataFrame, # from `ood_experiment`

@@ -81,6 +81,11 @@ def test_ood_experiment_holds_out_the_named_structures(tmp_path):
     two, _ = ood_experiment(tiny, 'volume_per_atom', 'defect_class', 'pristine delithiated', epochs=3, n_dropout=5)
     delithiated = (tiny / 'id_prop.csv').read_text().count(',delithiated,')
     assert two['n_ood'] == len(pristine) + delithiated  # any of the space-separated values is held out
+    pair, pair_preds = ood_experiment(tiny, 'volume_per_atom', 'defect_class', 'pristine', epochs=3, n_dropout=5, n_members=2)
+    assert pair['n_members'] == 2 and summary['n_members'] == 1 and 'single_network' not in summary
+    assert sorted(pair_preds.loc[pair_preds['ood'], 'id']) == sorted(pristine)
+    # the ensemble's first member is the network the single run trained (same split and seed): same error
+    assert np.isclose(pair['single_network']['mean_in']['error'], summary['mean_in']['error'], rtol=1e-4)
 
 
 def test_out_of_fold_table_predicts_every_structure_once(synthetic):
