@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['METHODS', 'Explanation', 'explained_output', 'graph_outputs', 'atom_table', 'edge_table', 'bond_table',
-           'integrated_gradients', 'remove_atoms', 'occlusion', 'attention_table', 'explain', 'attributions',
-           'faithfulness', 'site_summary', 'defect_proximity', 'plot_explanation', 'plot_defect_proximity',
-           'write_extxyz', 'main']
+           'integrated_gradients', 'remove_atoms', 'occlusion', 'attention_table', 'mean_explanation', 'explain',
+           'attributions', 'faithfulness', 'site_summary', 'defect_proximity', 'plot_explanation',
+           'plot_defect_proximity', 'write_extxyz', 'main']
 
 # %% ../nbs/09_explain.ipynb #1f50c843
 import argparse, sys
@@ -19,7 +19,7 @@ from pymatgen.core import Structure
 
 from .data import collate, read_cif
 from .graph import CrystalGraph, GraphError, graph_distances, structure_graph, to_structure
-from .model import CGCNN, attention_weights
+from .model import CGCNN, Ensemble, attention_weights
 from .predict import as_model
 from .structures import defect_sites, site_layers
 
@@ -55,7 +55,8 @@ def explained_output(model:CGCNN, # model in eval mode
 def graph_outputs(model:CGCNN, # model in eval mode
                   graphs:list, # `CrystalGraph`s
                   target:int|None=None): # class index (classification)
-    "The explained scalar of each graph, as a numpy array."
+    "The explained scalar of each graph, as a numpy array (an ensemble's: the mean of its members')."
+    if isinstance(model, Ensemble): return np.mean([graph_outputs(m, graphs, target) for m in model.members], axis=0)
     batch = collate(graphs)
     with torch.no_grad():
         pooled = model.readout(model.atom_embeddings(batch), batch.atom_crystal, batch.n_crystals)
@@ -124,6 +125,15 @@ def attention_table(model:CGCNN, structure:Structure, graph:CrystalGraph): # mod
     "Attention weight of every directed edge, averaged over the layers (each atom's weights sum to 1 per layer and scale)."
     return edge_table(structure, graph).assign(weight=attention_weights(model, collate([graph])).mean(0).numpy())
 
+def mean_explanation(parts:list): # `Explanation`s of one prediction by each member of an ensemble, one method
+    "Their average: every method is linear in the explained output, so it explains the ensemble's mean output."
+    def mean_column(tables, column):
+        return None if tables[0] is None else tables[0].assign(**{column: np.mean([t[column].to_numpy() for t in tables], axis=0)})
+    first = parts[0]
+    return Explanation(first.method, float(np.mean([p.prediction for p in parts])), float(np.mean([p.baseline for p in parts])),
+                       mean_column([p.atoms for p in parts], 'contribution'), mean_column([p.bonds for p in parts], 'attribution'),
+                       mean_column([p.attention for p in parts], 'weight'))
+
 def explain(model, # `CGCNN` or checkpoint path
             structure, # pymatgen `Structure`, ASE `Atoms` or CIF path
             method:str='exact', # one of `METHODS`
@@ -131,11 +141,12 @@ def explain(model, # `CGCNN` or checkpoint path
             steps:int=64): # integration steps (integrated gradients)
     "An `Explanation` of one prediction: per-atom contributions, per-bond attributions (IG) and attention weights."
     if method not in METHODS: raise GraphError(f"unknown method '{method}' (use one of {', '.join(METHODS)})")
-    model = as_model(model, single=True)
+    model = as_model(model)
     structure = read_cif(structure) if isinstance(structure, (str, bytes)) or hasattr(structure, 'is_file') else to_structure(structure)
     graph = structure_graph(structure, model.config.graph)
     if model.config.task == 'classification' and target is None:
         with torch.no_grad(): target = int(model(collate([graph]))[0].argmax())
+    if isinstance(model, Ensemble): return mean_explanation([explain(m, structure, method, target, steps) for m in model.members])
     attention = attention_table(model, structure, graph) if model.config.attention else None
     if method == 'exact':
         if model.config.task != 'regression': raise GraphError("the exact decomposition explains regression heads; use method='integrated_gradients' or 'occlusion'")
@@ -163,7 +174,7 @@ def faithfulness(model, # `CGCNN` or checkpoint path (regression)
                  steps:int=32): # integration steps (integrated gradients)
     "Per method: mean |Δ prediction| deleting the top-attributed vs random atoms, their ratio, and the mean Spearman ρ between trained and randomised-model attributions."
     from scipy.stats import spearmanr
-    model = as_model(model, single=True)
+    model = as_model(model)
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     randomised = CGCNN(model.config, model.atom_table, model.meta).eval()
     rows = []
@@ -197,7 +208,7 @@ def defect_proximity(model, # `CGCNN` or checkpoint path
                      method:str='exact', # one of `METHODS`
                      radius:float=3.0): # "near the defect" (Å)
     "Mean relative |attribution| of atoms within `radius` of a defect site and farther away, their ratio, per layer and (IG) per bond type near/far; and the per-atom table."
-    model = as_model(model, single=True)
+    model = as_model(model)
     atoms, bonds = [], []
     for n, (structure, params) in enumerate(cells):
         explanation = explain(model, structure, method, steps=32)

@@ -19,14 +19,9 @@ from .graph import GraphError
 from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 
 # %% ../nbs/05_predict.ipynb #e3b02801
-def as_model(model, # a `CGCNN` or `Ensemble`, or a checkpoint path
-             single:bool=False): # refuse an ensemble (for methods that need one network)
+def as_model(model): # a `CGCNN` or `Ensemble`, or a checkpoint path
     "A model in eval mode."
-    loaded = model.eval() if isinstance(model, (CGCNN, Ensemble)) else load_checkpoint(model)
-    if single and isinstance(loaded, Ensemble):
-        name = model if isinstance(model, (str, Path)) else 'model'
-        raise ValueError(f"{name}: an ensemble of {len(loaded.members)} networks; this needs one (pass one of its `members`)")
-    return loaded
+    return model.eval() if isinstance(model, (CGCNN, Ensemble)) else load_checkpoint(model)
 
 def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, or `CrystalDataset`
                model:CGCNN, # model whose graph settings and elements apply
