@@ -228,7 +228,9 @@ def small_cells()->list:
 VARIANT_HOSTS = {  # name: (supercell of the rhombohedral or hexagonal cell, kind, TM substitutions of the host)
     "r2": ((2, 1, 1), "rho", {}), "h3": ((1, 1, 1), "hex", {}), "h3Co": ((1, 1, 1), "hex", {-1: "Co"}),
     "h3Mn": ((1, 1, 1), "hex", {-1: "Mn"}), "r4": ((2, 2, 1), "rho", {}),
-    "r2Co": ((2, 1, 1), "rho", {-1: "Co"}), "r2Mn": ((2, 1, 1), "rho", {-1: "Mn"}), "r3": ((3, 1, 1), "rho", {})}
+    "r2Co": ((2, 1, 1), "rho", {-1: "Co"}), "r2Mn": ((2, 1, 1), "rho", {-1: "Mn"}), "r3": ((3, 1, 1), "rho", {}),
+    # half Co or Mn in the 2×2×1 cell, ordered diagonally (r2Co/r2Mn order them in rows): more gapped hosts
+    "r4Co2": ((2, 2, 1), "rho", {0: "Co", -1: "Co"}), "r4Mn2": ((2, 2, 1), "rho", {0: "Mn", -1: "Mn"})}
 VARIANT_EDITS = {  # name: (defect class, edit of (Li, TM, O) index lists -> (substitutions, removals))
     "pristine": ("pristine", lambda li, tm, o: ({}, [])),
     **{el: ("dopant", lambda li, tm, o, el=el: ({tm[0]: el}, [])) for el in ("Al", "Mg", "Ti", "Zr", "W", "B")},
@@ -250,7 +252,8 @@ VARIANTS = {  # edits per host; those that would repeat a small cell are left ou
             "r2Mn": ["Al", "Mg", "Ti", "Livac", "Ovac", "anti", "F", "Zr", "W", "B"],
             "r3": ["Co", "Mn", "Al", "Mg", "Ti", "Livac", "Ovac", "anti", "F"],
             "r4": ["Co", "Mn", "Al", "Mg", "Ti", "Zr", "W", "B", "CoMn", "CoAl", "Livac", "Ovac", "TMvac", "anti", "F",
-                   "LivacAl", "LivacMg", "OvacAl"]}
+                   "LivacAl", "LivacMg", "OvacAl"],
+            **{host: ["pristine", "Al", "Mg", "Ti", "Livac", "Ovac", "anti", "F"] for host in ("r4Co2", "r4Mn2")}}
 
 def variant_cells()->list:
     "Systematic 7–16-atom cells: small hosts (some Co/Mn-substituted) with a dopant, vacancy, antisite pair, F or a vacancy–dopant pair."

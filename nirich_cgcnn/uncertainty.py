@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['IDENTITY_CALIBRATION', 'LEVELS', 'METAL_GAP', 'TARGETS', 'gaussian_nll', 'interval_coverage', 'miscalibration_area',
-           'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'fit_sigma_calibration', 'apply_calibration',
-           'recalibrate', 'group_folds', 'out_of_fold_table', 'calibration_curve', 'classification_metrics',
-           'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report', 'held_out_comparison', 'ood_experiment',
-           'plot_ood', 'results_table']
+           'coverage_interval', 'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'fit_sigma_calibration',
+           'apply_calibration', 'recalibrate', 'group_folds', 'out_of_fold_table', 'calibration_curve',
+           'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
+           'held_out_comparison', 'ood_experiment', 'plot_ood', 'results_table']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -35,6 +35,15 @@ def miscalibration_area(y, mu, sigma, n_levels:int=99):
     "Mean |observed − nominal| coverage over central intervals of nominal probability 1 %…99 % (0 = calibrated)."
     levels = np.linspace(0.01, 0.99, n_levels)
     return float(np.mean([abs(interval_coverage(y, mu, sigma, p) - p) for p in levels]))
+
+def coverage_interval(coverage:float, # observed fraction of labels inside the intervals
+                      n:int, # number of labels it was measured on
+                      confidence:float=0.95): # probability of the interval
+    "Wilson score interval (low, high) of a coverage measured on `n` labels: how far sampling alone can move it."
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    centre = (coverage + z ** 2 / (2 * n)) / (1 + z ** 2 / n)
+    half = z / (1 + z ** 2 / n) * np.sqrt(coverage * (1 - coverage) / n + z ** 2 / (4 * n ** 2))
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
 
 # %% ../nbs/06_uncertainty.ipynb #118edc8f
 def ence(y, mu, sigma, n_bins:int=10):
@@ -253,7 +262,7 @@ TARGETS = {'formation_energy_per_atom': ('mae', 0.03), 'band_gap': ('mae', 0.25)
            'log10_bulk_modulus': ('mae', 0.05), 'log10_shear_modulus': ('mae', 0.05), 'defect_class': ('accuracy', 0.97)}
 
 def results_table(figures_dir='figures'): # folder with metrics/*.json (and bench_cgcnn_reference.json)
-    "One row per shipped property: sizes, test accuracy, calibration, the target and the CGCNN reference MAE."
+    "One row per shipped property: sizes, test accuracy, calibration (90 % coverage with its 95 % Wilson interval), the target and the CGCNN reference MAE."
     figures_dir = Path(figures_dir)
     reference = figures_dir / 'bench_cgcnn_reference.json'
     reference = {r['property']: r for r in json.loads(reference.read_text())} if reference.exists() else {}
@@ -267,6 +276,8 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
         rows.append({'property': r['property'], 'unit': r['unit'], 'n_train': r['n_train'], 'n_test': r['n_test'],
                      'metric': metric, 'value': value, 'target': target, 'target_met': met,
                      'rmse': t.get('rmse'), 'coverage_90': t.get('coverage_90'),
+                     **dict(zip(('coverage_90_low', 'coverage_90_high'),
+                                coverage_interval(t['coverage_90'], t['n']) if 'coverage_90' in t else (None, None))),
                      'miscalibration_area': t.get('miscalibration_area'), 'ence': t.get('ence'),
                      'spearman_error_sigma': t.get('spearman_error_sigma'), 'sigma_power': r.get('sigma_power'),
                      'coverage_90_scale_only': scale_only.get('coverage_90'),

@@ -67,6 +67,7 @@ def test_results_table(study):
     for r in rows:
         assert np.isfinite([r['value'], r['target'], r['n_train'], r['n_test']]).all()
         assert r['target_met'] == (r['value'] >= r['target'] if r['metric'] == 'accuracy' else r['value'] <= r['target'])
+        if r['metric'] == 'mae': assert r['coverage_90_low'] < r['coverage_90'] <= r['coverage_90_high'] <= 1
     assert '| property' in (study / 'metrics.md').read_text()
 
 
