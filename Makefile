@@ -35,7 +35,7 @@ shipped: $(STAMP)  # retrain every shipped property model from data/nirich (and 
 	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,)
 	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,)
 	$(call train,defect_class,classification,,cgcnn,) -p crystal_context True
-	$(call train,band_gap,regression,eV,dft,)
+	$(call train,band_gap,regression,eV,dft,) -p lower_bound 0.0
 	$(call train,fermi_level,regression,eV,dft,)
 
 potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames

@@ -45,6 +45,7 @@ class ModelConfig:
     crystal_context: bool = False  # crystal scale: after each convolution every atom adds a learned map of its crystal's mean embedding
     crystal_pool: str = 'mean'  # how the crystal scale pools its crystal: 'mean', or 'attention' (a learned softmax per convolution)
     readout: str = 'mean'  # 'mean' of the per-atom outputs, or 'attention': a learned softmax over each crystal's atoms
+    lower_bound: float|None = None  # physical lower bound of the property (0 eV for band gaps): `predict` clips μ to it
     graph: GraphSettings = field(default_factory=GraphSettings)  # how structures become graphs
 
     @classmethod

@@ -55,13 +55,14 @@ def sigma_factor(meta:dict, # checkpoint meta with `sigma_scale` and optionally 
 
 def regression_table(model:CGCNN, # regression model
                      samples:torch.Tensor): # [T, n, 2] normalised means and log-variances
-    "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit, recalibrated."
+    "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit, recalibrated; μ clipped to `config.lower_bound` if set."
     mean, std = model.meta['target_mean'], model.meta['target_std']
     mus, variances = samples[..., 0] * std + mean, samples[..., 1].clamp(-12, 12).exp() * std ** 2
     epistemic, aleatoric = mus.var(0, unbiased=False), variances.mean(0)
     sigma = (epistemic + aleatoric).sqrt()
     factor = sigma_factor(model.meta, sigma)
-    return pd.DataFrame({'mu': mus.mean(0), 'sigma': factor * sigma,
+    mu = mus.mean(0) if model.config.lower_bound is None else mus.mean(0).clamp(min=model.config.lower_bound)
+    return pd.DataFrame({'mu': mu, 'sigma': factor * sigma,
                          'sigma_epistemic': factor * epistemic.sqrt(), 'sigma_aleatoric': factor * aleatoric.sqrt()})
 
 def classification_table(model:CGCNN, # classification model
