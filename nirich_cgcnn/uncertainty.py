@@ -51,7 +51,7 @@ def ence(y, mu, sigma, n_bins:int=10):
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
     order = np.argsort(sigma)
     y, mu, sigma = y[order], mu[order], sigma[order]
-    bins = np.array_split(np.arange(len(y)), n_bins)
+    bins = np.array_split(np.arange(len(y)), min(n_bins, len(y)))  # fewer labels than bins: one label per bin
     rmv = np.array([np.sqrt(np.mean(sigma[b] ** 2)) for b in bins])
     rmse = np.array([np.sqrt(np.mean((y[b] - mu[b]) ** 2)) for b in bins])
     return float(np.mean(np.abs(rmv - rmse) / rmv))
