@@ -357,7 +357,7 @@ def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, 
 
 # %% ../nbs/07a_dft.ipynb #450048a7
 DFT_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "band_gap", "gap_direct",
-               "fermi_level", "dft_energy", "dft_energy_per_atom", "magmom", "converged", "status", "n_scf_steps",
+               "fermi_level", "vbm", "cbm", "dft_energy", "dft_energy_per_atom", "magmom", "converged", "status", "n_scf_steps",
                "wall_s", "chgnet_energy_per_atom", "gpaw_version", "settings"]
 DFT_PROPERTIES = ["band_gap", "fermi_level", "dft_energy_per_atom", "magmom"]
 
@@ -396,10 +396,14 @@ def collect_dft(out:str|Path="data/nirich/dft", # dataset folder with labels/
 
 def dft_summary(df:pd.DataFrame # from `dft_table`/`collect_dft`
                )->dict:
-    "Counts by status, metallic fraction (gap < 0.1 eV) of converged cells, median wall time by size."
+    "Counts by status, metallic fraction (gap < 0.1 eV) of converged cells, Fermi level vs mid-gap, median wall time by size."
     ok = df[df["status"] == "ok"]
+    gapped = ok[ok["band_gap"] >= METAL_GAP]
+    offset = (gapped["fermi_level"] - (gapped["vbm"] + gapped["cbm"]) / 2).abs()
     return dict(n_labels=len(df), by_status=df["status"].value_counts().to_dict(), n_converged=len(ok),
                 metallic_fraction=float((ok["band_gap"] < METAL_GAP).mean()) if len(ok) else None,
+                n_gapped=len(gapped), fermi_midgap_offset_max=round(float(offset.max()), 3) if len(gapped) else None,
+                fermi_midgap_offset_mean=round(float(offset.mean()), 3) if len(gapped) else None,
                 wall_s_median_by_atoms={int(k): float(v) for k, v in df.groupby("n_atoms")["wall_s"].median().items()})
 
 # %% ../nbs/07a_dft.ipynb #24ed0934
@@ -453,6 +457,8 @@ def dft_card(df:pd.DataFrame, # from `dft_table`
              "## Counts", "",
              f"- {sm['n_labels']} labels; by status {sm['by_status']}; converged {sm['n_converged']}",
              f"- metallic fraction (gap < 0.1 eV) of converged cells: {sm['metallic_fraction']}",
+             f"- Fermi level of the {sm['n_gapped']} gapped converged cells vs mid-gap (VBM + CBM) / 2: "
+             f"max |offset| {sm['fermi_midgap_offset_max']}, mean {sm['fermi_midgap_offset_mean']} eV",
              f"- median wall time (s) by atoms: {sm['wall_s_median_by_atoms']}", "",
              "## Labels", "", ok[["id", "formula", "band_gap", "gap_direct", "fermi_level", "magmom", "n_scf_steps",
                                    "wall_s"]].to_markdown(index=False, floatfmt=".3f") if len(ok) else "(none)", "",

@@ -90,6 +90,7 @@ def test_cli_end_to_end(tiny, tmp_path):
                     '--out', str(csv), '--figure', str(png)], check=True, capture_output=True)
     table = pd.read_csv(csv)
     assert len(table) == 16 and np.isfinite(table[['mu', 'sigma', 'sigma_epistemic', 'sigma_aleatoric']]).all().all()
+    assert np.allclose(table['high_90'] - table['mu'], 1.644854 * table['sigma'], rtol=1e-5)  # uncalibrated: Gaussian
     assert png.stat().st_size > 10_000
 
 

@@ -67,7 +67,10 @@ def test_results_table(study):
     for r in rows:
         assert np.isfinite([r['value'], r['target'], r['n_train'], r['n_test']]).all()
         assert r['target_met'] == (r['value'] >= r['target'] if r['metric'] == 'accuracy' else r['value'] <= r['target'])
-        if r['metric'] == 'mae': assert r['coverage_90_low'] < r['coverage_90'] <= r['coverage_90_high'] <= 1
+        if r['metric'] == 'mae':
+            assert r['coverage_90_low'] < r['coverage_90'] <= r['coverage_90_high'] <= 1
+            cv = pd.read_csv(ROOT / 'figures' / 'metrics' / f"{r['property']}_cv.csv")['target']
+            assert abs(r['cv_mae_best_constant'] - (cv - cv.median()).abs().mean()) < 1e-9
     assert '| property' in (study / 'metrics.md').read_text()
 
 

@@ -11,7 +11,7 @@ from nirich_cgcnn.data import from_structures
 from nirich_cgcnn.model import ModelConfig
 from nirich_cgcnn.predict import predict_table
 from nirich_cgcnn.train import train
-from nirich_cgcnn.uncertainty import fit_sigma_calibration, fit_sigma_scale, recalibrate, uncertainty_metrics
+from nirich_cgcnn.uncertainty import fit_sigma_calibration, fit_sigma_scale, recalibrate, regression_metrics
 
 
 def true_noise(a): return 0.02 + 0.15 * (a - 2.6) / 0.8
@@ -53,10 +53,12 @@ def test_recalibration_replaces_a_wrong_calibration(synthetic):
     assert 0.5 < own['sigma_power'] < 1.5  # and its σ follows the true noise (no reshaping needed)
     model.meta.update(sigma_scale=0.5, sigma_power=2.0, sigma_reference=0.05)  # a wrong calibration
     model, calibration = recalibrate(model, validation)
-    assert all(abs(calibration[k] - own[k]) < 1e-6 for k in own)  # refitted from the raw σ, not on top of the old one
+    assert calibration == pytest.approx(own, abs=1e-6)  # refitted from the raw σ, not on top of the old one
     table = predict_table(model, validation)
-    assert abs(fit_sigma_scale(table['target'], table['mu'], table['sigma']) - 1) < 1e-3
-    assert 0.85 < uncertainty_metrics(table['target'], table['mu'], table['sigma'])['coverage_90'] < 0.95
+    again = fit_sigma_calibration(table['target'], table['mu'], table['sigma'])  # calibrated σ needs no more change
+    assert again['sigma_dof'] == own['sigma_dof'] and again['sigma_scale'] == pytest.approx(1, abs=0.01)
+    assert again['sigma_power'] == pytest.approx(1, abs=0.02)
+    assert 0.85 < regression_metrics(table)['coverage_90'] < 0.95
 
 
 def test_epistemic_larger_far_from_training_data(synthetic):
