@@ -106,7 +106,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
                   batch_size:int=512, # crystals per forward pass
                   cache_dir=None, # graph cache (None: default)
                   seed:int=0): # seed of the dropout masks (same seed, same predictions)
-    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements."
+    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric, dof (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements."
     model = as_model(model)
     dataset = as_dataset(data, model, cache_dir)
     with torch.random.fork_rng(), mc_dropout(model, enabled=n_dropout > 0):
