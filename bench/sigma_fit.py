@@ -4,8 +4,8 @@ area, each with and without the power b.
 
 Fitted on the out-of-fold CV table of a shipped property (`figures/metrics/<property>_cv.csv`) and scored two ways:
 nested CV (`nested_calibration`: each host-group fifth calibrated by a fit on the other four, pooled, averaged over
-`--repeats` fold draws) and the shipped model's test split (fit on the whole CV table). Prints, per objective, 90 % coverage, miscalibration area and NLL, and the
-area ratio against the shipped fit measured in the same run.
+`--repeats` fold draws) and the shipped model's test split (fit on the whole CV table). Prints, per objective, 90 %
+coverage, miscalibration area and NLL, and the area ratio against the shipped fit measured in the same run.
 
     python bench/sigma_fit.py --properties formation_energy_per_atom log10_bulk_modulus
 """
@@ -46,7 +46,7 @@ FITS = {'nll_power_family (shipped)': fit_nll,
 SCORES = ('coverage_90', 'miscalibration_area', 'nll')
 
 
-def test_table(property, data_dir, models_dir):
+def shipped_test_table(property, data_dir, models_dir):
     "Uncalibrated predictions of the shipped model on its saved test split."
     model = load_checkpoint(f'{models_dir}/{property}.pt')
     model.meta.update(IDENTITY_CALIBRATION)
@@ -58,7 +58,7 @@ def compare(property, data_dir, models_dir, figures_dir, repeats):
     "One row per objective: nested-CV and test scores."
     cv = pd.read_csv(f'{figures_dir}/metrics/{property}_cv.csv')
     groups = pd.read_csv(f'{data_dir}/id_prop.csv').set_index('id').loc[cv['id'], 'group'].to_numpy()
-    test = test_table(property, data_dir, models_dir)
+    test = shipped_test_table(property, data_dir, models_dir)
     rows = []
     for name, fit in FITS.items():
         nested = nested_calibration(cv, groups, repeats=repeats, fit=fit)
