@@ -670,7 +670,8 @@ Mean |LOO error|: {ref['o_fit_mae_kJ_mol']:.1f} kJ/mol. LiF (−616.0 kJ/mol) is
 ## Known limitations
 - CHGNet labels, not DFT; CHGNet has no explicit spin (magnetic moments are predicted, not constrained), no
   Hubbard-U choice of its own and smooths Jahn–Teller distortions.
-- Small supercells (24–108 atoms) mean high defect concentrations and periodic images of defects.
+- Small supercells ({df['n_atoms'].min()}–{df['n_atoms'].max()} atoms labelled) mean high defect concentrations and periodic images of
+  defects.
 - The dataset is built in batches; counts above are those at the time of the last `collect`.
 - Relaxations are capped at 200 steps; unconverged cells are kept and flagged.
 - Elastic moduli inherit CHGNet's stress noise: its P(V) is not smooth on a sub-percent scale (bcc W: local
@@ -679,8 +680,8 @@ Mean |LOO error|: {ref['o_fit_mae_kJ_mol']:.1f} kJ/mol. LiF (−616.0 kJ/mol) is
 - Formation energies depend on the fitted μ_O (see the leave-one-out errors above) and on μ_F from LiF alone.
 
 ## Regenerating or extending
+The `nirich-data generate` commands of the candidate batches above rebuild them bit for bit; then
 ```
-nirich-data generate --n 4000 --seed 0 --out data/nirich/_work/candidates   # the candidates, bit for bit
 nirich-data label --in data/nirich/_work/candidates --out data/nirich --workers 2   # resumes; skips labelled ids
 nirich-data collect --out data/nirich                                           # this card and the tables
 ```
