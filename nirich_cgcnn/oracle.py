@@ -682,8 +682,8 @@ Mean |LOO error|: {ref['o_fit_mae_kJ_mol']:.1f} kJ/mol. LiF (−616.0 kJ/mol) is
 ## Regenerating or extending
 The `nirich-data generate` commands of the candidate batches above rebuild them bit for bit; then
 ```
-nirich-data label --in data/nirich/_work/candidates --out data/nirich --workers 2   # resumes; skips labelled ids
-nirich-data collect --out data/nirich                                           # this card and the tables
+nirich-data label --in data/nirich/_work/<batch folder> --out data/nirich --workers 2   # resumes; skips labelled ids
+nirich-data collect --out data/nirich                                                # this card and the tables
 ```
 """
 
