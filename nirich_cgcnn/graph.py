@@ -112,7 +112,9 @@ def edge_vectors(positions:torch.Tensor, # [n_atoms, 3] Cartesian positions, Å
                  images:torch.Tensor, # [n_edges, 3] lattice translations of the neighbours
                  edge_crystal:torch.Tensor): # [n_edges] crystal of each edge
     "Vectors from centre to neighbour image, differentiable in positions and cells, Å."
-    return positions[dst] - positions[src] + torch.einsum('ei,eij->ej', images, cells[edge_crystal])
+    # index_select, not positions[dst]: its backward sums in a fixed order; advanced indexing's does not on several threads
+    return (positions.index_select(0, dst) - positions.index_select(0, src)
+            + torch.einsum('ei,eij->ej', images, cells.index_select(0, edge_crystal)))
 
 # %% ../nbs/01_graph.ipynb #a8958ff7
 def graph_distances(graph:CrystalGraph): # one crystal graph

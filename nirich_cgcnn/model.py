@@ -82,7 +82,10 @@ class GatedConv(nn.Module):
         "Normalised sum of the gated messages into each atom, [n_atoms, atom_dim]."
         weight, bias = self.edge_weights()
         w_centre, w_neighbour, w_edge = weight.split([h.shape[1], h.shape[1], edge_features.shape[1]], dim=1)
-        z = F.linear(edge_features, w_edge, bias).add_((h @ w_centre.T)[src]).add_((h @ w_neighbour.T)[dst])
+        # gathers use index_select, not h[src]: its backward (index_add_) sums in a fixed order; that of advanced
+        # indexing (index_put_ with accumulate) does not on several CPU threads, and same-seed runs would differ
+        z = F.linear(edge_features, w_edge, bias)
+        z.add_((h @ w_centre.T).index_select(0, src)).add_((h @ w_neighbour.T).index_select(0, dst))
         z = self.norm_edges(z) if self.training else z
         gate, core = z.chunk(2, dim=1)
         messages = torch.sigmoid(gate) * F.softplus(core)
@@ -104,7 +107,7 @@ def segment_softmax(scores:torch.Tensor, # [..., n_items] scores (edges of atoms
     lead = scores.shape[:-1]
     maxima = scores.new_full((*lead, n), -torch.inf).scatter_reduce(-1, index.expand_as(scores), scores.detach(), 'amax')
     exp = (scores - maxima[..., index]).exp()
-    return exp / exp.new_zeros(*lead, n).index_add_(-1, index, exp)[..., index]
+    return exp / exp.new_zeros(*lead, n).index_add_(-1, index, exp).index_select(-1, index)
 
 def edge_rank(src:torch.Tensor): # [n_edges] centre atoms, grouped and in distance order (as graphs are built)
     "Rank of each edge among its centre's edges: 0 for the nearest neighbour."
@@ -221,7 +224,7 @@ class CGCNN(nn.Module):
         n_crystals = int(atom_crystal.max()) + 1 if len(h) else 0
         for i, conv in enumerate(self.convs):
             h = conv(h, edge_features, src, dst, edge_weight)
-            if self.contexts is not None: h = h + self.contexts[i](self.crystal_vectors(h, i, atom_crystal, n_crystals))[atom_crystal]
+            if self.contexts is not None: h = h + self.contexts[i](self.crystal_vectors(h, i, atom_crystal, n_crystals)).index_select(0, atom_crystal)
             h = self.conv_dropout(h, atom_crystal, n_crystals)
         return h
 
