@@ -8,7 +8,7 @@ __all__ = ['IDENTITY_CALIBRATION', 'DOFS', 'LEVELS', 'METAL_GAP', 'TARGETS', 'pr
            'best_sigma_scale', 'fit_sigma_calibration', 'apply_calibration', 'recalibrate', 'group_folds',
            'out_of_fold_table', 'calibration_curve', 'table_dof', 'classification_metrics', 'gap_metrics',
            'regression_metrics', 'evaluate', 'plot_report', 'nested_calibration', 'held_out_comparison',
-           'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline', 'results_table']
+           'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline', 'same_split', 'results_table']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -312,6 +312,10 @@ def cv_baseline(figures_dir, property): # folder with metrics/<property>_cv.csv;
     path = Path(figures_dir) / 'metrics' / f'{property}_cv.csv'
     return best_constant_mae(pd.read_csv(path)['target']) if path.exists() else None
 
+def same_split(reference, report): # a row of bench_cgcnn_reference.json; a metrics report
+    "Whether the reference ran on the report's split (same train and test sizes): one from an earlier model is stale."
+    return reference.get('n_train') == report['n_train'] and reference.get('n_test') == report['n_test']
+
 def results_table(figures_dir='figures'): # folder with metrics/*.json (and bench_cgcnn_reference.json)
     "One row per shipped property: sizes, test accuracy, calibration (90 % coverage with its 95 % Wilson interval), the target, the CV MAE beside the best constant's and the CGCNN reference MAE."
     figures_dir = Path(figures_dir)
@@ -324,6 +328,7 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
         value = t[metric]
         met = None if target is None else bool(value >= target if metric == 'accuracy' else value <= target)
         ref, scale_only = reference.get(r['property'], {}), r.get('test_scale_only', {})
+        if not same_split(ref, r): ref = {}
         nested = r.get('cross_validation_calibrated', {})
         rows.append({'property': r['property'], 'unit': r['unit'], 'n_train': r['n_train'], 'n_test': r['n_test'],
                      'metric': metric, 'value': value, 'target': target, 'target_met': met,
