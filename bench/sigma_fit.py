@@ -8,16 +8,17 @@ nested CV (`nested_calibration`: each host-group fifth calibrated by a fit on th
 50 % and 90 % coverage, miscalibration area and NLL, and the area ratio against the shipped fit measured in the
 same run.
 
-    python bench/sigma_fit.py --properties formation_energy_per_atom log10_bulk_modulus
+    python bench/sigma_fit.py [--properties log10_bulk_modulus ...]   # default: every property of --data with a CV table
 """
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.optimize import minimize_scalar
 
-from nirich_cgcnn.data import load_folder
+from nirich_cgcnn.data import load_folder, read_id_prop
 from nirich_cgcnn.model import load_checkpoint
 from nirich_cgcnn.uncertainty import (IDENTITY_CALIBRATION, apply_calibration, evaluate, fit_sigma_calibration,
                                       miscalibration_area, nested_calibration, regression_metrics)
@@ -76,13 +77,14 @@ def compare(property, data_dir, models_dir, figures_dir, repeats):
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--properties', nargs='+', default=['formation_energy_per_atom', 'log10_bulk_modulus',
-                                                           'log10_shear_modulus'])
+    ap.add_argument('--properties', nargs='+', help='default: every property of --data with a CV table in <figures>/metrics')
     ap.add_argument('--data', default='data/nirich/cgcnn')
     ap.add_argument('--models', default='nirich_cgcnn/models')
     ap.add_argument('--figures', default='figures')
     ap.add_argument('--repeats', type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    for p in a.properties:
+    with_cv = sorted(path.stem.removesuffix('_cv') for path in Path(a.figures, 'metrics').glob('*_cv.csv'))
+    properties = a.properties or [p for p in with_cv if p in read_id_prop(a.data).columns]
+    for p in properties:
         print(compare(p, a.data, a.models, a.figures, a.repeats).to_string(index=False, float_format='%.3f'), flush=True)
