@@ -6,7 +6,7 @@ Fitted on the out-of-fold CV table of a shipped property (`figures/metrics/<prop
 nested CV (`nested_calibration`: each host-group fifth calibrated by a fit on the other four, pooled, averaged over
 `--repeats` fold draws) and the shipped model's test split (fit on the whole CV table). Prints, per objective,
 50 % and 90 % coverage, miscalibration area and NLL, and the area ratio against the shipped fit measured in the
-same run.
+same run; then the ratio of the shipped network's median raw σ to the fold networks' on the same validation cells.
 
     python bench/sigma_fit.py [--properties log10_bulk_modulus ...]   # default: every property of --data with a CV table
 """
@@ -48,19 +48,27 @@ FITS = {'nll_power_family (shipped)': fit_nll,
 SCORES = ('coverage_50', 'coverage_90', 'miscalibration_area', 'nll')
 
 
-def shipped_test_table(property, data_dir, models_dir):
-    "Uncalibrated predictions of the shipped model on its saved test split."
+def shipped_table(property, data_dir, models_dir, split:str='test'):
+    "Uncalibrated predictions of the shipped model on one of its saved splits."
     model = load_checkpoint(f'{models_dir}/{property}.pt')
     model.meta.update(IDENTITY_CALIBRATION)
     ds = load_folder(data_dir, property, skip_unlabelled=True)
-    return evaluate(model, ds.subset([ds.ids.index(i) for i in model.meta['split']['test']]))[1]
+    return evaluate(model, ds.subset([ds.ids.index(i) for i in model.meta['split'][split]]))[1]
+
+
+def sigma_level(property, data_dir, models_dir, figures_dir):
+    """Median raw σ of the shipped network over that of the fold networks (CV table) on the same validation cells: a
+    calibration fitted on the folds' σ carries over to the shipped network only if this is near 1."""
+    cv = pd.read_csv(f'{figures_dir}/metrics/{property}_cv.csv').set_index('id')
+    validation = shipped_table(property, data_dir, models_dir, 'val')
+    return float(validation['sigma'].median() / cv.loc[validation['id'], 'sigma'].median())
 
 
 def compare(property, data_dir, models_dir, figures_dir, repeats):
     "One row per objective: nested-CV and test scores."
     cv = pd.read_csv(f'{figures_dir}/metrics/{property}_cv.csv')
     groups = pd.read_csv(f'{data_dir}/id_prop.csv').set_index('id').loc[cv['id'], 'group'].to_numpy()
-    test = shipped_test_table(property, data_dir, models_dir)
+    test = shipped_table(property, data_dir, models_dir)
     rows = []
     for name, fit in FITS.items():
         nested = nested_calibration(cv, groups, repeats=repeats, fit=fit)
@@ -87,4 +95,6 @@ if __name__ == '__main__':
     with_cv = sorted(path.stem.removesuffix('_cv') for path in Path(a.figures, 'metrics').glob('*_cv.csv'))
     properties = a.properties or [p for p in with_cv if p in read_id_prop(a.data).columns]
     for p in properties:
-        print(compare(p, a.data, a.models, a.figures, a.repeats).to_string(index=False, float_format='%.3f'), flush=True)
+        print(compare(p, a.data, a.models, a.figures, a.repeats).to_string(index=False, float_format='%.3f'))
+        print(f'{p}: median raw σ on the validation cells, shipped network / fold networks = '
+              f'{sigma_level(p, a.data, a.models, a.figures):.2f}', flush=True)
