@@ -6,7 +6,7 @@ Fitted on the out-of-fold CV table of a shipped property (`figures/metrics/<prop
 nested CV (`nested_calibration`: each host-group fifth calibrated by a fit on the other four, pooled, averaged over
 `--repeats` fold draws) and the shipped model's test split (fit on the whole CV table). Prints, per objective,
 50 % and 90 % coverage, miscalibration area and NLL, and the area ratio against the shipped fit measured in the
-same run; then the ratio of the shipped network's median raw σ to the fold networks' on the same validation cells.
+same run; then the shipped network's median raw σ and MAE over the fold networks' on the same validation cells.
 
     python bench/sigma_fit.py [--properties log10_bulk_modulus ...]   # default: every property of --data with a CV table
 """
@@ -57,11 +57,13 @@ def shipped_table(property, data_dir, models_dir, split:str='test'):
 
 
 def sigma_level(property, data_dir, models_dir, figures_dir):
-    """Median raw σ of the shipped network over that of the fold networks (CV table) on the same validation cells: a
-    calibration fitted on the folds' σ carries over to the shipped network only if this is near 1."""
+    """Shipped network over the fold networks (CV table) on the same validation cells: median raw σ and MAE. A
+    calibration fitted on the folds' σ carries over to the shipped network only if the σ ratio is near 1."""
     cv = pd.read_csv(f'{figures_dir}/metrics/{property}_cv.csv').set_index('id')
-    validation = shipped_table(property, data_dir, models_dir, 'val')
-    return float(validation['sigma'].median() / cv.loc[validation['id'], 'sigma'].median())
+    shipped = shipped_table(property, data_dir, models_dir, 'val').set_index('id')
+    folds = cv.loc[shipped.index]
+    mae = lambda t: (t['target'] - t['mu']).abs().mean()
+    return dict(sigma=float(shipped['sigma'].median() / folds['sigma'].median()), mae=float(mae(shipped) / mae(folds)))
 
 
 def compare(property, data_dir, models_dir, figures_dir, repeats):
@@ -96,5 +98,6 @@ if __name__ == '__main__':
     properties = a.properties or [p for p in with_cv if p in read_id_prop(a.data).columns]
     for p in properties:
         print(compare(p, a.data, a.models, a.figures, a.repeats).to_string(index=False, float_format='%.3f'))
-        print(f'{p}: median raw σ on the validation cells, shipped network / fold networks = '
-              f'{sigma_level(p, a.data, a.models, a.figures):.2f}', flush=True)
+        level = sigma_level(p, a.data, a.models, a.figures)
+        print(f"{p}: shipped network / fold networks on the validation cells: median raw σ {level['sigma']:.2f}, "
+              f"MAE {level['mae']:.2f}", flush=True)
