@@ -62,8 +62,8 @@ def sigma_level(property, data_dir, models_dir, figures_dir):
     cv = pd.read_csv(f'{figures_dir}/metrics/{property}_cv.csv').set_index('id')
     shipped = shipped_table(property, data_dir, models_dir, 'val').set_index('id')
     folds = cv.loc[shipped.index]
-    mae = lambda t: (t['target'] - t['mu']).abs().mean()
-    return dict(sigma=float(shipped['sigma'].median() / folds['sigma'].median()), mae=float(mae(shipped) / mae(folds)))
+    return dict(sigma=float(shipped['sigma'].median() / folds['sigma'].median()),
+                mae=regression_metrics(shipped)['mae'] / regression_metrics(folds)['mae'])
 
 
 def compare(property, data_dir, models_dir, figures_dir, repeats):
