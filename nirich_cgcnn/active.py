@@ -23,7 +23,8 @@ from skopt.space import Categorical, Integer, Real, Space
 from .data import CrystalDataset, from_structures
 from .graph import to_structure
 from .model import ModelConfig
-from .oracle import atomic_write, formation_energy_per_atom, load_references, oracle_calculator, oracle_info, relax
+from .engine import atomic_write
+from .oracle import formation_energy_per_atom, load_references, oracle_calculator, oracle_info, relax
 from .predict import predict_table
 from .structures import DOPANTS, FAMILIES, build_cell
 from .train import fit, train

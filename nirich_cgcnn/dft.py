@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_dft.ipynb #a69fa15c
 from __future__ import annotations
-import argparse, fcntl, itertools, json, os, shutil, signal, subprocess, tempfile, time
+import argparse, itertools, json, os, shutil, signal, subprocess, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,18 +12,19 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Lattice, Structure
 
-from .structures import StructureRecord, generate_structures, layered_host, END_MEMBER_AC
+from .structures import StructureRecord, generate_structures, layered_host, END_MEMBER_AC, FAMILIES, DEFECT_CLASSES
 from . import dft_worker
-from .oracle import atomic_write
+from .engine import atomic_write, close_client, run_pending, start_client
 from .uncertainty import METAL_GAP
 
 # %% auto #0
 __all__ = ['HUBBARD_U', 'HUBBARD_U_SOURCE', 'DFT_PYTHON', 'BASE_MAGMOM', 'SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS',
-           'VARIANTS', 'DFT_COLUMNS', 'DFT_PROPERTIES', 'CONVERGENCE_BASE', 'CONVERGENCE_VARIATIONS',
+           'VARIANTS', 'DFT_TEST_SEED', 'DFT_COLUMNS', 'DFT_PROPERTIES', 'CONVERGENCE_BASE', 'CONVERGENCE_VARIATIONS',
            'CONVERGENCE_CELLS', 'DFTSettings', 'initial_magmoms', 'dft_label', 'jahn_teller', 'breathing',
-           'small_cells', 'variant_cells', 'dft_candidates', 'start_moments', 'dft_label_cell', 'dft_label_folder',
-           'regap', 'dft_table', 'collect_dft', 'dft_summary', 'energy_agreement', 'agreement_stats', 'dft_card',
-           'main', 'convergence_study', 'plot_convergence']
+           'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'dft_test_candidates',
+           'start_moments', 'dft_label_cell', 'dft_files', 'dft_label_folder', 'regap', 'dft_table', 'collect_dft',
+           'dft_summary', 'energy_agreement', 'agreement_stats', 'dft_card', 'main', 'convergence_study',
+           'plot_convergence']
 
 # %% ../nbs/07a_dft.ipynb #d85923d5
 HUBBARD_U = {"Co": 3.32, "Mn": 3.9, "Ni": 6.2}  # eV, Materials Project (MP2020), Dudarev, TM d states in oxides/fluorides
@@ -63,10 +64,11 @@ def initial_magmoms(symbols:list, # chemical symbols
                     base:dict|None=None, # element -> starting moment, overriding `BASE_MAGMOM`
                     jitter:float=0.1, # amplitude (μB) of the seeded symmetry-breaking perturbation
                     seed:int=0, # seed of the perturbation
+                    site_moments:list|None=None, # per-site magnitudes (μB, e.g. CHGNet's) instead of the element's
                    )->list:
     "Symmetry-broken starting moments (μB) per site."
     b = BASE_MAGMOM | (base or {})
-    m = np.array([b.get(s, 0.0) for s in symbols], float)
+    m = np.abs(site_moments, dtype=float) if site_moments is not None else np.array([b.get(s, 0.0) for s in symbols], float)
     tm = [i for i, s in enumerate(symbols) if s in b and b[s] != 0]
     if pattern == "afm":
         for j, i in enumerate(tm): m[i] *= (-1) ** j
@@ -282,21 +284,42 @@ def dft_candidates(n_generated:int=48, # generated cells appended after the smal
     for r in gen: r.params = r.params | dict(source="generate_structures", magnetic_pattern="fm", relax_cell=True)
     return small_cells() + sorted(variant_cells(), key=lambda r: r.n_atoms) + sorted(gen, key=lambda r: r.n_atoms)
 
-def start_moments(record:StructureRecord, # cell with `magnetic_pattern`/`base_magmoms` in `params`
+def generated_dft_cells(n:int, # cells, interleaved over families × defect classes as in `generate_structures`
+                        seed:int, # generator seed
+                        min_atoms:int=12, max_atoms:int=16, # host supercells: hex-1x1x1 (3 TM) and rho-2x2x1 (4 TM)
+                        magmom_starts:tuple=("chgnet", "pattern"), # magnetic starts, cycled so each family × class gets each
+                       )->list:
+    "`generate_structures` cells for the DFT oracle, each with its magnetic start in `params['magmom_start']`."
+    out = generate_structures(n=n, seed=seed, min_atoms=min_atoms, max_atoms=max_atoms)
+    per_block = len(FAMILIES) * len(DEFECT_CLASSES)
+    for k, r in enumerate(out):
+        r.params = r.params | dict(source="generate_structures", magnetic_pattern="fm", relax_cell=True,
+                                   magmom_start=magmom_starts[(k + k // per_block) % len(magmom_starts)])
+    return out
+
+DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
+
+def dft_test_candidates()->list:
+    "The 96 cells of the held-out DFT test set (labelled into their own folder, never trained on)."
+    return generated_dft_cells(96, DFT_TEST_SEED)
+
+def start_moments(record:StructureRecord, # cell with `magnetic_pattern`/`base_magmoms`/`magmom_start` in `params`
                   structure:Structure|None=None, # its relaxed form (default: `record.structure`)
+                  chgnet_magmoms:list|None=None, # CHGNet's moments of `structure`, used when `magmom_start` is "chgnet"
                  )->list:
     "The record's symmetry-broken starting moments, seeded by its id."
     s = structure or record.structure
+    site = chgnet_magmoms if record.params.get("magmom_start") == "chgnet" else None
     return initial_magmoms([x.specie.symbol for x in s], record.params.get("magnetic_pattern", "fm"),
-                           record.params.get("base_magmoms"), seed=int.from_bytes(record.id.encode()[:4], "little"))
+                           record.params.get("base_magmoms"), seed=int.from_bytes(record.id.encode()[:4], "little"),
+                           site_moments=site)
 
 def dft_label_cell(record:StructureRecord, # cell to label
-                   out:Path, # dataset folder for the CGCNN view (relaxed CIF goes to `out/<id>.cif`)
                    settings:DFTSettings, timeout_s:float, # as for `dft_label`
                    log_dir:Path|None=None, # GPAW logs
                    relax_steps:int=200, # CHGNet relaxation step cap
-                  )->dict:
-    "CHGNet-relax `record`, write its relaxed CIF, run `dft_label`; the label dict (with CHGNet energy)."
+                  )->tuple:
+    "CHGNet-relax `record`, run `dft_label` on it: (label dict with the CHGNet energy, relaxed structure)."
     from nirich_cgcnn.oracle import relax, oracle_info
     from pymatgen.io.ase import AseAtomsAdaptor
     p = record.params
@@ -304,22 +327,31 @@ def dft_label_cell(record:StructureRecord, # cell to label
     mode = p.get("relax_cell", True)  # None: CHGNet single point only (keeps an imposed distortion)
     r = relax(record.structure, steps=0 if mode is None else relax_steps, relax_cell=bool(mode), n_frames=1)
     relaxed = AseAtomsAdaptor.get_structure(r["atoms"])
-    atomic_write(out / f"{record.id}.cif", relaxed.to(fmt="cif").encode())
-    mag = start_moments(record, relaxed)
+    mag = start_moments(record, relaxed, r["magmoms"])
     lab = dft_label(relaxed, settings, mag, timeout_s, log=log_dir / f"{record.id}.txt" if log_dir else None)
     return dict(id=record.id, family=record.family, defect_class=record.defect_class, group=record.group) | lab | dict(
-        params=p, chgnet_energy=r["energy"], chgnet_energy_per_atom=r["energy_per_atom"],
-        chgnet_relax={True: "cell+ions", False: "ions", None: "none"}[mode],
+        params=p, magmom_start=p.get("magmom_start", "pattern"), chgnet_energy=r["energy"],
+        chgnet_energy_per_atom=r["energy_per_atom"], chgnet_relax={True: "cell+ions", False: "ions", None: "none"}[mode],
         chgnet_converged=r["converged"], chgnet_magmoms=np.round(r["magmoms"], 3).tolist(),
         relax_s=time.time() - t0 - lab["wall_s"], **oracle_info(),
-        labelled_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        labelled_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), relaxed
 
-def _alive(pid:int)->bool:
-    "Whether a process with this id exists."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass
-    return True
+def _label_json(label:dict)->bytes: return json.dumps(label, indent=0, default=float).encode()
+
+def _error_label(record:StructureRecord, error:Exception)->dict:
+    "The label of a cell whose labelling raised: kept with its status, never dropped."
+    return dict(id=record.id, family=record.family, defect_class=record.defect_class, group=record.group,
+                n_atoms=record.n_atoms, status="error", converged=False, error=repr(error), params=record.params)
+
+def dft_files(job:tuple, # (record, settings, timeout_s, log_dir)
+             )->dict:
+    "Engine task: label one cell; its relaxed CIF and (last, marking it done) `labels/<id>.json`."
+    import torch; torch.set_num_threads(1)
+    record, settings, timeout_s, log_dir = job
+    try: lab, relaxed = dft_label_cell(record, settings, timeout_s, log_dir)
+    except Exception as e:  # noqa: BLE001 - recorded with its status, never dropped
+        return {f"labels/{record.id}.json": _label_json(_error_label(record, e))}
+    return {f"{record.id}.cif": relaxed.to(fmt="cif").encode(), f"labels/{record.id}.json": _label_json(lab)}
 
 def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, relaxed CIFs, id_prop.csv)
                      candidates:list|None=None, # records to label (default: `dft_candidates()`)
@@ -328,32 +360,20 @@ def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, 
                      max_atoms:int=24, # skip larger cells
                      limit:int|None=None, # label at most this many now
                      log_dir:str|Path|None="data/nirich/_work/dft_logs", # GPAW logs (git-ignored)
-                     shard:tuple=(0, 1), # (i, n): label only candidates i, i + n, …, so n labellers can share a folder
+                     client=None, # Dask client (default: a LocalCluster of one worker per core)
                     )->int:
-    "Label every pending candidate into `out/labels/<id>.json`; resumable; returns how many were labelled now."
-    out = Path(out); (out / "labels").mkdir(parents=True, exist_ok=True)
-    i, n_shards = shard
-    lock = open(out / "labels" / (".lock" if n_shards == 1 else f".lock-{i}of{n_shards}"), "w")
-    try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError: raise RuntimeError(f"another DFT labeller is writing {out} (shard {i}/{n_shards}); wait for it or kill it")
-    for tmp in list((out / "labels").glob(".*.tmp*")) + list(out.glob(".*.tmp*")):
-        if not _alive(int(tmp.name.rsplit("tmp", 1)[1])): tmp.unlink()  # left by a killed labeller
-    settings = settings or DFTSettings()
-    done = {p.stem for p in (out / "labels").glob("*.json")}
-    todo = [r for k, r in enumerate(candidates if candidates is not None else dft_candidates())
-            if k % n_shards == i and r.id not in done and r.n_atoms <= max_atoms][:limit]
-    n = 0
-    for rec in todo:
-        try: lab = dft_label_cell(rec, out, settings, timeout_s, Path(log_dir) if log_dir else None)
-        except Exception as e:  # noqa: BLE001 - recorded with its status, never dropped
-            lab = dict(id=rec.id, family=rec.family, defect_class=rec.defect_class, group=rec.group,
-                       n_atoms=rec.n_atoms, status="error", converged=False, error=repr(e), params=rec.params)
-        atomic_write(out / "labels" / f"{rec.id}.json", json.dumps(lab, indent=0, default=float).encode())
-        n += 1
-        print(f"{time.strftime('%H:%M:%S')} {rec.id} {lab.get('status')} gap={lab.get('band_gap')} "
+    "Label every pending candidate into `out/labels/<id>.json` on the engine; resumable; returns how many were labelled now."
+    out, settings = Path(out), settings or DFTSettings()
+    done = lambda sid: (out / "labels" / f"{sid}.json").exists()
+    todo = [r for r in (candidates if candidates is not None else dft_candidates())
+            if r.n_atoms <= max_atoms and not done(r.id)][:limit]
+    items = {r.id: (r, settings, timeout_s, Path(log_dir) if log_dir else None) for r in todo}
+    errors = lambda sid, e: {f"labels/{sid}.json": _label_json(_error_label(items[sid][0], e))}
+    def report(sid, files):
+        lab = json.loads(files[f"labels/{sid}.json"])
+        print(f"{time.strftime('%H:%M:%S')} {sid} {lab.get('status')} gap={lab.get('band_gap')} "
               f"scf={lab.get('n_scf_steps')} {lab.get('wall_s', 0):.0f}s", flush=True)
-    lock.close()
-    return n
+    return run_pending(dft_files, items, out, done, errors, client, report, name="dft-label")
 
 # %% ../nbs/07a_dft.ipynb #450048a7
 DFT_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "band_gap", "gap_direct",
@@ -487,15 +507,22 @@ def main(argv:list|None=None # arguments (default: sys.argv)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--n-generated", type=int, default=48)
-    ap.add_argument("--shard", default="0/1", help="i/n: this labeller takes candidates i, i + n, … (n labellers at once)")
+    ap.add_argument("--set", choices=["train", "test"], default="train",
+                    help="train: small, variant and generated cells; test: the held-out test set (label it into its own --out)")
+    ap.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
+    ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a LocalCluster here)")
     a = ap.parse_args(argv)
     if a.command == "converge":
         plot_convergence(convergence_study(), "figures/dft_convergence.png")
         return
     if a.command == "label":
-        import torch; torch.set_num_threads(1)
-        n = dft_label_folder(a.out, dft_candidates(a.n_generated), timeout_s=a.timeout, max_atoms=a.max_atoms,
-                             limit=a.limit, shard=tuple(int(x) for x in a.shard.split("/")))
+        cands = dft_candidates(a.n_generated) if a.set == "train" else dft_test_candidates()
+        if a.set == "test":
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            atomic_write(Path(a.out) / "test_ids.txt", "".join(f"{r.id}\n" for r in cands).encode())
+        client = start_client(a.scheduler, a.workers)
+        try: n = dft_label_folder(a.out, cands, timeout_s=a.timeout, max_atoms=a.max_atoms, limit=a.limit, client=client)
+        finally: close_client(client)
         print(f"labelled {n} cells")
     collect_dft(a.out, a.csv)
     print(json.dumps(dft_summary(dft_table(a.out)), indent=1))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_oracle.ipynb #638aad63
 from __future__ import annotations
-import argparse, fcntl, gzip, hashlib, io, json, os, time, warnings
+import argparse, gzip, hashlib, io, json, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from ase.optimize import FIRE
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from .engine import atomic_write, close_client, run_pending, start_client
 from .structures import (FAMILIES, DEFECT_CLASSES, StructureRecord, generate_structures, layered_host,
                                      write_structures)
 
@@ -27,8 +28,8 @@ __all__ = ['ORACLE_MODEL', 'EV_PER_A3_TO_GPA', 'KJ_PER_MOL_TO_EV', 'EXP_FORMATIO
            'CGCNN_PROPERTIES', 'oracle_info', 'oracle_calculator', 'to_atoms', 'snapshot', 'relax', 'md_frames',
            'elastic_tensor', 'vrh', 'element_structure', 'binary_structure', 'formation_energy_per_atom',
            'fit_anion_reference', 'loo_errors', 'compute_references', 'load_references', 'ensure_references',
-           'atomic_write', 'frames_to_extxyz_gz', 'read_frames', 'wants_elastic', 'label_structure', 'write_result',
-           'labelled_records', 'work_queue', 'label_folder', 'labels_table', 'write_cgcnn_view', 'plot_distributions',
+           'frames_to_extxyz_gz', 'read_frames', 'wants_elastic', 'label_structure', 'result_files', 'labelled_records',
+           'work_queue', 'label_files', 'label_folder', 'labels_table', 'write_cgcnn_view', 'plot_distributions',
            'collect', 'dataset_card', 'main']
 
 # %% ../nbs/07_oracle.ipynb #02dca81e
@@ -310,15 +311,6 @@ def ensure_references(out:str|Path, # dataset folder; references go to `out/refe
     return load_references(path)
 
 # %% ../nbs/07_oracle.ipynb #3b35b522
-def atomic_write(path:Path, # file to write (folders are created)
-                 data:bytes): # its whole content
-    "Write a file so a crash never leaves it half-written: temporary file, fsync, rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-
 def frames_to_extxyz_gz(frames:list # frames from `relax`/`md_frames`
                        )->bytes:
     "Gzipped extended XYZ (positions 1e-5 Å, forces 1e-4 eV/Å) of `frames`."
@@ -386,13 +378,12 @@ def label_structure(sid:str, # structure id
                  **oracle_info(), labelled_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return label, relaxed, frames
 
-def write_result(out:str|Path, # dataset folder
-                 label:dict, relaxed:Structure, frames:list):
-    "Write frames, relaxed CIF, then (last, marking completion) the label JSON, each atomically."
-    out = Path(out)
-    atomic_write(out / "frames" / f"{label['id']}.extxyz.gz", frames_to_extxyz_gz(frames))
-    atomic_write(out / "cgcnn" / f"{label['id']}.cif", relaxed.to(fmt="cif").encode())
-    atomic_write(out / "labels" / f"{label['id']}.json", json.dumps(label, indent=0).encode())
+def result_files(label:dict, relaxed:Structure, frames:list # from `label_structure`
+                )->dict:
+    "A label's files for the engine to store: frames, relaxed CIF, then (last, marking completion) the label JSON."
+    sid = label["id"]
+    return {f"frames/{sid}.extxyz.gz": frames_to_extxyz_gz(frames), f"cgcnn/{sid}.cif": relaxed.to(fmt="cif").encode(),
+            f"labels/{sid}.json": json.dumps(label, indent=0).encode()}
 
 def labelled_records(out:str|Path, # dataset folder
                      ids=None, # ids to read (default: all labelled)
@@ -420,72 +411,51 @@ def work_queue(index:pd.DataFrame, # `structures.csv` of a candidate folder
     return df.sort_values(["band", "turn", "_c", "_f"], kind="stable").drop(columns=["band", "turn", "_f", "_c"])
 
 # %% ../nbs/07_oracle.ipynb #cec9688d
-def _done_ids(out:Path)->set:
-    return {p.name[:-5] for sub in ("labels", "failed") for p in (out / sub).glob("*.json")}
+def _failed_files(sid:str, error:Exception)->dict:
+    "The record of a candidate that could not be labelled."
+    return {f"failed/{sid}.json": json.dumps(dict(id=sid, error=repr(error), **oracle_info())).encode()}
 
-def _worker_init(threads):
-    oracle_calculator(threads=threads)
-
-def _label_one(job):
-    "Label one candidate in a worker; failures are recorded in `failed/<id>.json`, never dropped silently."
-    in_dir, out, row, kw = job
+def label_files(job:tuple, # (candidate folder, `structures.csv` row, `label_structure` keywords, torch threads)
+               )->dict:
+    "Engine task: label one candidate; its files, or `failed/<id>.json` with the error (never dropped silently)."
+    in_dir, row, kw, threads = job
     try:
         s = Structure.from_file(Path(in_dir) / f"{row['id']}.cif")
         meta = dict(family=row["family"], defect_class=row["defect_class"], group=row["group"],
                     params=json.loads(row["params"]))
-        label, relaxed, frames = label_structure(row["id"], s, meta, calc=oracle_calculator(), **kw)
-        write_result(out, label, relaxed, frames)
-        return row["id"], label["seconds"]["total"], None
+        return result_files(*label_structure(row["id"], s, meta, calc=oracle_calculator(threads), **kw))
     except Exception as e:  # noqa: BLE001 - recorded, reported and skipped on resume
-        atomic_write(Path(out) / "failed" / f"{row['id']}.json",
-                      json.dumps(dict(id=row["id"], error=repr(e), **oracle_info())).encode())
-        return row["id"], 0.0, repr(e)
+        return _failed_files(row["id"], e)
 
 def label_folder(in_dir:str|Path, # candidate folder written by `write_structures`
                  out:str|Path="data/nirich", # dataset folder
-                 workers:int=2,  # worker processes
+                 client=None, # Dask client (default: a LocalCluster of one worker per core, see `engine.start_client`)
                  threads:int=1,  # torch threads per worker
                  limit:int|None=None, # label at most this many (None: all remaining)
                  elastic_every:int=3, elastic_max_atoms:int=48, # elastic subset
                  progress:bool=True, # tqdm progress bar
                  **kw, # passed to `label_structure` (fmax, steps, md_steps, ...)
                 )->int:
-    "Label every candidate of `in_dir` not yet in `out`; resumable; returns how many were labelled now."
+    "Label every candidate of `in_dir` not yet in `out`, on the engine; resumable; returns how many were labelled now."
     from tqdm.auto import tqdm
     in_dir, out = Path(in_dir), Path(out)
     if not (in_dir / "structures.csv").exists():
         raise FileNotFoundError(f"{in_dir}/structures.csv not found; run `nirich-data generate --out {in_dir}` first")
-    (out / "_work").mkdir(parents=True, exist_ok=True)
-    lock = open(out / "_work" / "label.lock", "w")
-    try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError: raise RuntimeError(f"another `nirich-data label` is writing {out}; wait for it or kill it")
-    for sub in ("labels", "cgcnn", "frames", "failed"):
-        for tmp in (out / sub).glob(".*.tmp*"): tmp.unlink()
-    if threads: oracle_calculator(threads=threads)  # also sets the main process' torch threads
     ensure_references(out)
+    done = lambda sid: any((out / sub / f"{sid}.json").exists() for sub in ("labels", "failed"))
     queue = work_queue(pd.read_csv(in_dir / "structures.csv"))
-    done = _done_ids(out)
-    queue = queue[~queue["id"].isin(done)]
-    if limit is not None: queue = queue.iloc[:limit]
-    jobs = [(str(in_dir), str(out), row, kw | dict(elastic=wants_elastic(row["id"], row["n_atoms"], elastic_every,
-                                                                          elastic_max_atoms)))
-            for row in queue.to_dict("records")]
-    bar = tqdm(total=len(jobs), disable=not progress, desc=f"labelling ({len(done)} done before)", smoothing=0.05)
-    n = 0
-    if workers <= 1:
-        results = map(_label_one, jobs)
-    else:
-        import multiprocessing as mp
-        pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
-        results = pool.imap_unordered(_label_one, jobs, chunksize=1)
-    for sid, sec, err in results:
-        n += err is None
-        bar.update(1)
-        bar.set_postfix_str(f"{sid[:28]} {sec:.0f}s" + (" FAILED" if err else ""))
+    queue = queue[[not done(sid) for sid in queue["id"]]].iloc[:limit]
+    items = {row["id"]: (str(in_dir), row, kw | dict(elastic=wants_elastic(row["id"], row["n_atoms"], elastic_every,
+                                                                           elastic_max_atoms)), threads)
+             for row in queue.to_dict("records")}
+    bar = tqdm(total=len(items), disable=not progress, desc="labelling", smoothing=0.05)
+    labelled = []
+    def report(sid, files):
+        labelled.append(f"labels/{sid}.json" in files)
+        bar.update(1); bar.set_postfix_str(sid[:28] + ("" if labelled[-1] else " FAILED"))
+    run_pending(label_files, items, out, done, _failed_files, client, report, name="chgnet-label")
     bar.close()
-    if workers > 1: pool.close(); pool.join()
-    lock.close()
-    return n
+    return sum(labelled)
 
 # %% ../nbs/07_oracle.ipynb #8614b8db
 LABEL_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "formation_energy_per_atom",
@@ -705,7 +675,8 @@ def main(argv:list|None=None # arguments (default: sys.argv)
     l = sub.add_parser("label", help="label candidates (resumable)")
     l.add_argument("--in", dest="in_dir", required=True)
     l.add_argument("--out", default="data/nirich")
-    l.add_argument("--workers", type=int, default=2)
+    l.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
+    l.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a LocalCluster here)")
     l.add_argument("--threads", type=int, default=1)
     l.add_argument("--limit", type=int, default=None)
     l.add_argument("--fmax", type=float, default=0.05)
@@ -725,9 +696,11 @@ def main(argv:list|None=None # arguments (default: sys.argv)
         ref = ensure_references(a.out, oracle_calculator(threads=1))
         print(json.dumps(dict(mu=ref["mu"], o_fit=ref["o_fit"], lattice=ref["lattice"]), indent=1))
     elif a.cmd == "label":
-        n = label_folder(a.in_dir, a.out, workers=a.workers, threads=a.threads, limit=a.limit, fmax=a.fmax,
-                         steps=a.max_steps, md_steps=a.md_steps, elastic_every=a.elastic_every,
-                         elastic_max_atoms=a.elastic_max_atoms, progress=not a.no_progress)
+        client = start_client(a.scheduler, a.workers)
+        try: n = label_folder(a.in_dir, a.out, client, threads=a.threads, limit=a.limit, fmax=a.fmax,
+                              steps=a.max_steps, md_steps=a.md_steps, elastic_every=a.elastic_every,
+                              elastic_max_atoms=a.elastic_max_atoms, progress=not a.no_progress)
+        finally: close_client(client)
         print(f"labelled {n} structures into {a.out}")
     elif a.cmd == "collect":
         df = collect(a.out, a.candidates)

@@ -65,6 +65,8 @@ SUPERCELLS = {
     "rho-3x3x2": ("rho", [[3, 0, 0], [0, 3, 0], [0, 0, 2]]),
     "rho-2x3x4": ("rho", [[2, 0, 0], [0, 3, 0], [0, 0, 4]]),
     "rho-3x3x3": ("rho", [[3, 0, 0], [0, 3, 0], [0, 0, 3]]),
+    "hex-1x1x1": ("hex", [[1, 0, 0], [0, 1, 0], [0, 0, 1]]),  # 12 and 16 atoms: the small cells of the DFT oracle
+    "rho-2x2x1": ("rho", [[2, 0, 0], [0, 2, 0], [0, 0, 1]]),
 }
 
 def supercell_atoms(name:str # key of `SUPERCELLS`
@@ -219,6 +221,7 @@ def generate_structures(families:list|None=None, # families to build (default: a
                         max_atoms:int=108, # largest host supercell (atoms)
                         classes:list|None=None, # defect classes (default: all of `DEFECT_CLASSES`)
                         rattle:float=0.02, # std of random displacements (Å) that break symmetry
+                        start:int=0, # index of the first cell: cells `start` … `start + n − 1` of the same sequence
                        )->list:
     "`n` seeded, reproducible Ni-rich cells interleaved over `families` × `classes`."
     families = list(FAMILIES) if families is None else list(families)
@@ -228,7 +231,7 @@ def generate_structures(families:list|None=None, # families to build (default: a
     allowed = sorted(k for k in SUPERCELLS if min_atoms <= supercell_atoms(k) <= max_atoms)
     if not allowed: raise ValueError(f"no supercell has {min_atoms}-{max_atoms} atoms; widen the range")
     out, per_block = [], len(families) * len(classes)
-    for i in range(n):
+    for i in range(start, start + n):
         block, r = divmod(i, per_block)
         cls_i, fam_i = divmod(r, len(families))
         out.append(_record(families[fam_i], block, classes[cls_i], seed, allowed, rattle))

@@ -1,0 +1,68 @@
+"The engine under a killed Dask worker: CHGNet labelling completes, every item once, finished items untouched."
+import json, os, signal, threading, time
+from pathlib import Path
+
+import pytest
+
+from nirich_cgcnn.engine import close_client, run_pending, start_client
+from nirich_cgcnn.oracle import label_folder, oracle_info
+from nirich_cgcnn.structures import generate_structures, write_structures
+
+
+def kill_one_worker_when(client, ready, timeout=300):
+    "Wait until `ready()` holds, then SIGKILL one of the client's worker processes; the files seen by then."
+    pid = next(iter(client.run(os.getpid).values()))
+    t0 = time.time()
+    while not ready() and time.time() - t0 < timeout: time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def snapshot(folder, pattern):
+    "Bytes and modification times of the files matching `pattern`."
+    return {q.name: (q.read_bytes(), q.stat().st_mtime_ns) for q in Path(folder).glob(pattern)}
+
+
+def assert_untouched(folder, before):
+    for name, (data, mtime) in before.items():
+        q = Path(folder) / name
+        assert q.read_bytes() == data and q.stat().st_mtime_ns == mtime, f"{name} was rewritten"
+
+
+def test_run_pending_records_a_task_that_keeps_killing_its_worker(tmp_path):
+    "A task whose worker dies every time (os._exit) becomes its error record once Dask gives up; the rest complete."
+    client = start_client(n_workers=2)
+    try:
+        def work(x):
+            if x == 3: os._exit(1)
+            return {f"out/{x}.txt": str(2 * x).encode()}
+        n = run_pending(work, {str(x): x for x in range(6)}, tmp_path, lambda k: (tmp_path / f"out/{k}.txt").exists(),
+                        lambda k, e: {f"out/{k}.txt": f"error: {type(e).__name__}".encode()}, client)
+    finally: close_client(client)
+    assert n == 6
+    assert {q.stem: q.read_text() for q in (tmp_path / "out").glob("*.txt")} == {
+        "0": "0", "1": "2", "2": "4", "3": "error: KilledWorker", "4": "8", "5": "10"}
+
+
+def test_chgnet_labelling_survives_a_killed_worker(tmp_path):
+    cand, out = tmp_path / "cand", tmp_path / "out"
+    recs = generate_structures(families=["LiNiO2", "NCA"], n=8, min_atoms=24, max_atoms=24)
+    write_structures(recs, cand)
+    (out / "labels").mkdir(parents=True)
+    (out / "references.json").write_text(json.dumps(dict(**oracle_info(), mu={"Li": -1.9, "Ni": -5.8, "Co": -7.1,
+        "Al": -3.7, "O": -4.9, "Mn": -9.0}, lattice={}, o_fit={}, binaries={}, o_fit_mae_kJ_mol=0)))
+    client = start_client(n_workers=2)
+    try:
+        run = threading.Thread(target=label_folder, args=(cand, out, client),
+                               kwargs=dict(steps=3, md_steps=0, elastic_every=0, progress=False))
+        run.start()
+        kill_one_worker_when(client, lambda: list((out / "labels").glob("*.json")))
+        before = snapshot(out / "labels", "*.json")
+        run.join(600)
+        assert not run.is_alive()
+    finally: close_client(client)
+    assert 1 <= len(before) < len(recs), "the kill must land mid-run"
+    assert sorted(q.stem for q in (out / "labels").glob("*.json")) == sorted(r.id for r in recs)
+    assert len(list((out / "frames").glob("*.extxyz.gz"))) == len(recs) and not (out / "failed").exists()
+    assert_untouched(out / "labels", before)
+    assert not list(out.rglob(".*.tmp*"))
