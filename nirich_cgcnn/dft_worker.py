@@ -91,10 +91,17 @@ def run_job(job:dict, # symbols, cell, positions, magmoms, settings
                 eigenvalues=np.round(eps, 4).tolist(), k_weights=np.round(wk, 6).tolist(),
                 gpaw_version=gpaw.__version__, wall_s=time.time() - t0)
 
+def _keep_niceness():
+    "Give this process' own session the niceness it inherited: Linux schedules sessions (autogroups) fairly whatever their `nice`."
+    try:
+        with open("/proc/self/autogroup", "w") as f: f.write(str(os.nice(0)))
+    except OSError: pass  # no autogroups (other kernels), or not allowed
+
 def main(argv:list|None=None # [job.json, result.json, gpaw.txt]
         ):
     "Read a job file, run it, write the result file (the last thing written; its presence means success)."
     job_path, out_path, txt = (argv or sys.argv[1:])[:3]
+    _keep_niceness()
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     job = json.loads(open(job_path).read())
     res = run_job(job, txt)

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['atomic_write', 'remove_stale_tmp', 'store', 'start_client', 'close_client', 'run_pending']
 
-# %% ../nbs/06a_engine.ipynb #8ead5ccd
+# %% ../nbs/06a_engine.ipynb #eedf7bc9
 import os, threading, time
 from pathlib import Path
 from typing import Callable
 
-# %% ../nbs/06a_engine.ipynb #9c2b3869
+# %% ../nbs/06a_engine.ipynb #f4a74516
 def atomic_write(path:Path, # file to write (folders are created)
                  data:bytes): # its whole content
     "Write a file so a crash never leaves it half-written: temporary file, fsync, rename."
@@ -42,7 +42,7 @@ def store(out:Path, # result folder
     "Write one item's result files atomically, in order."
     for name, data in files.items(): atomic_write(Path(out) / name, data)
 
-# %% ../nbs/06a_engine.ipynb #00e410f8
+# %% ../nbs/06a_engine.ipynb #0827ff3c
 def start_client(scheduler:str|None=None, # address of a running scheduler (e.g. "tcp://host:8786"); None: a LocalCluster here
                  n_workers:int|None=None, # LocalCluster worker processes (default: one per core)
                  threads_per_worker:int=1, # threads per process (the physics uses one core each)
@@ -63,7 +63,7 @@ def close_client(client, # from `start_client`
     client.close()
     if cluster is not None: cluster.close()
 
-# %% ../nbs/06a_engine.ipynb #9b732e4d
+# %% ../nbs/06a_engine.ipynb #31a27a80
 def run_pending(fn:Callable, # plain function: work item -> {relative path: bytes}
                 items:dict, # key -> work item (picklable), in submission order
                 out:Path, # result folder

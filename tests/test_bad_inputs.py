@@ -19,6 +19,7 @@ EXPECTED = {  # folder: (file named in the message, words naming the problem)
     'isolated_atom': ('a.cif', 'atom 0 (Li) has no neighbour within 8.0 Å'),
     'zero_volume': ('a.cif', 'cell volume is'),
     'ragged_row': ('id_prop.csv', 'line 2 has 3 fields, expected 2'),
+    'overlapping_atoms': ('a.cif', 'atoms 0 (Ni) and 1 (Ni) are 0.08 Å apart'),
 }
 
 
