@@ -378,7 +378,7 @@ def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, 
 # %% ../nbs/07a_dft.ipynb #450048a7
 DFT_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "band_gap", "gap_direct",
                "fermi_level", "vbm", "cbm", "dft_energy", "dft_energy_per_atom", "magmom", "converged", "status",
-               "n_scf_steps", "wall_s", "chgnet_energy_per_atom", "gpaw_version", "settings"]
+               "n_scf_steps", "wall_s", "chgnet_energy_per_atom", "magmom_start", "gpaw_version", "settings"]
 DFT_PROPERTIES = ["band_gap", "fermi_level", "dft_energy_per_atom", "magmom"]
 
 def regap(label:dict # a label JSON with `eigenvalues`, `fermi_level` and `settings`
@@ -420,7 +420,9 @@ def dft_summary(df:pd.DataFrame # from `dft_table`/`collect_dft`
     ok = df[df["status"] == "ok"]
     gapped = ok[ok["band_gap"] >= METAL_GAP]
     offset = (gapped["fermi_level"] - (gapped["vbm"] + gapped["cbm"]) / 2).abs()
+    capped = (df["status"] == "not_converged").groupby(df["magmom_start"].fillna("pattern"))
     return dict(n_labels=len(df), by_status=df["status"].value_counts().to_dict(), n_converged=len(ok),
+                capped_share_by_magmom_start={k: f"{int(v.sum())}/{len(v)}" for k, v in capped},
                 metallic_fraction=float((ok["band_gap"] < METAL_GAP).mean()) if len(ok) else None,
                 n_gapped=len(gapped), fermi_midgap_offset_max=round(float(offset.max()), 3) if len(gapped) else None,
                 fermi_midgap_offset_mean=round(float(offset.mean()), 3) if len(gapped) else None,
@@ -469,13 +471,15 @@ def dft_card(df:pd.DataFrame, # from `dft_table`
              f"- U (Dudarev, TM d, oxides/fluorides): {HUBBARD_U} eV; source: {HUBBARD_U_SOURCE}",
              f"- k-point density {s0.get('kpt_density')} Å⁻¹ (Γ-centred), Fermi–Dirac {s0.get('smearing_eV')} eV, "
              f"mixer {s0.get('mixer')}, maxiter {s0.get('maxiter')}, convergence {s0.get('convergence')}",
-             "- Initial moments: symmetry-broken (seeded ±0.1 μB) FM, AFM or charge-disproportionation starts; "
-             "cells CHGNet 0.3.0-relaxed first (ions only for Jahn–Teller-strained cells)",
+             "- Initial moments: symmetry-broken (seeded ±0.1 μB) FM, AFM or charge-disproportionation starts, or "
+             "(`magmom_start` chgnet) FM with CHGNet's per-site magnitudes; cells CHGNet 0.3.0-relaxed first (ions only "
+             "for Jahn–Teller-strained cells)",
              "- Settings chosen by the convergence study (`figures/dft_convergence.png`, `nirich-dft converge`); the "
              "first labels, made with LCAO dzp at 1.0 k-points/Å⁻¹ before it, are kept in `superseded_lcao/` as a "
              "record and are not in these tables", "",
              "## Counts", "",
              f"- {sm['n_labels']} labels; by status {sm['by_status']}; converged {sm['n_converged']}",
+             f"- runs capped at maxiter SCF steps, by magnetic start: {sm['capped_share_by_magmom_start']}",
              f"- metallic fraction (gap < 0.1 eV) of converged cells: {sm['metallic_fraction']}",
              f"- Fermi level of the {sm['n_gapped']} gapped converged cells vs mid-gap (VBM + CBM) / 2: "
              f"max |offset| {sm['fermi_midgap_offset_max']}, mean {sm['fermi_midgap_offset_mean']} eV",
