@@ -1,12 +1,10 @@
 "The engine under a killed Dask worker: CHGNet labelling completes, every item once, finished items untouched."
-import json, os, signal, threading, time
+import os, signal, threading, time
 from pathlib import Path
 
-import pytest
-
+from conftest import labelling_folders
 from nirich_cgcnn.engine import close_client, run_pending, start_client
-from nirich_cgcnn.oracle import label_folder, oracle_info
-from nirich_cgcnn.structures import generate_structures, write_structures
+from nirich_cgcnn.oracle import label_folder
 
 
 def kill_one_worker_when(client, ready, timeout=300):
@@ -45,12 +43,7 @@ def test_run_pending_records_a_task_that_keeps_killing_its_worker(tmp_path):
 
 
 def test_chgnet_labelling_survives_a_killed_worker(tmp_path):
-    cand, out = tmp_path / "cand", tmp_path / "out"
-    recs = generate_structures(families=["LiNiO2", "NCA"], n=8, min_atoms=24, max_atoms=24)
-    write_structures(recs, cand)
-    (out / "labels").mkdir(parents=True)
-    (out / "references.json").write_text(json.dumps(dict(**oracle_info(), mu={"Li": -1.9, "Ni": -5.8, "Co": -7.1,
-        "Al": -3.7, "O": -4.9, "Mn": -9.0}, lattice={}, o_fit={}, binaries={}, o_fit_mae_kJ_mol=0)))
+    cand, out, recs = labelling_folders(tmp_path, 8)
     client = start_client(n_workers=2)
     try:
         run = threading.Thread(target=label_folder, args=(cand, out, client),

@@ -1,16 +1,18 @@
 "Known-answer tests for nirich_cgcnn.oracle (CHGNet 0.3.0 on tiny cells; a few seconds each)."
-import json, os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import labelling_folders
 from ase.build import bulk
 
 from nirich_cgcnn.oracle import (ORACLE_MODEL, collect, elastic_tensor, fit_anion_reference,
                                  formation_energy_per_atom, frames_to_extxyz_gz, label_structure, loo_errors,
                                  oracle_calculator, oracle_info, read_frames, relax, vrh, wants_elastic, work_queue)
-from nirich_cgcnn.structures import generate_structures, layered_host, write_structures
+from nirich_cgcnn.structures import generate_structures, layered_host
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,12 +116,7 @@ def _label_cmd(cand, out):
 
 
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
-    cand, out = tmp_path / "cand", tmp_path / "out"
-    recs = generate_structures(families=["LiNiO2", "NCA"], n=6, min_atoms=24, max_atoms=24)
-    write_structures(recs, cand)
-    (out / "labels").mkdir(parents=True)
-    (out / "references.json").write_text(json.dumps(dict(**oracle_info(), mu={"Li": -1.9, "Ni": -5.8, "Co": -7.1,
-        "Al": -3.7, "O": -4.9, "Mn": -9.0}, lattice={}, o_fit={}, binaries={}, o_fit_mae_kJ_mol=0)))
+    cand, out, recs = labelling_folders(tmp_path, 6)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     p = subprocess.Popen(_label_cmd(cand, out), env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
