@@ -78,7 +78,7 @@ def item_key(item:tuple, # work item
             )->str:
     "Stable key of a work item: its content and the settings."
     if item[0] == "spec": content = item[1:]
-    elif item[0] == "files": content = [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in item[1]]
+    elif item[0] == "files": content = [(Path(p).name, hashlib.sha1(Path(p).read_bytes()).hexdigest()) for p in item[1]]
     else: content = [(i, s.as_dict() if hasattr(s, "as_dict") else s.todict()) for i, s in item[1]]
     h = hashlib.sha1(json.dumps([item[0], content, settings_key], sort_keys=True, default=str).encode()).hexdigest()
     return f"{item[0]}-{h[:12]}"
@@ -119,15 +119,17 @@ def checked(structures:list, # (id, structure or the exception that stopped read
 
 def property_columns(name:str, # property
                      table:pd.DataFrame, # `predict_table` output
+                     lower_bound:float|None=None, # the property's physical floor (the 90 % interval is clipped to it)
                     )->pd.DataFrame:
     "A property's prediction columns: μ, σ, σ parts and the 90 % interval (regression), or class and probability."
     if "probability" in table:
         return pd.DataFrame({name: table["mu"], f"{name}_probability": table["probability"]})
     half = interval_half_width(table["sigma"], 0.9, table["dof"])
+    low = table["mu"] - half if lower_bound is None else (table["mu"] - half).clip(lower=lower_bound)
     return pd.DataFrame({name: table["mu"], f"{name}_sigma": table["sigma"],
                          f"{name}_sigma_epistemic": table["sigma_epistemic"],
                          f"{name}_sigma_aleatoric": table["sigma_aleatoric"],
-                         f"{name}_low_90": table["mu"] - half, f"{name}_high_90": table["mu"] + half})
+                         f"{name}_low_90": low, f"{name}_high_90": table["mu"] + half})
 
 def predict_properties(structures:list, # pymatgen structures (relaxed, or as given)
                        settings:ScreenSettings)->pd.DataFrame:
@@ -140,7 +142,7 @@ def predict_properties(structures:list, # pymatgen structures (relaxed, or as gi
         if g not in graphs: graphs[g] = [structure_graph(s, g) for s in structures]
         data = CrystalDataset([str(i) for i in range(len(structures))], graphs[g])
         table = predict_table(model, data, settings.n_dropout)
-        parts.append(property_columns(name, table))
+        parts.append(property_columns(name, table, model.config.lower_bound))
         if name == "formation_energy_per_atom" and "unseen_elements" in table: parts.append(table[["unseen_elements"]])
     return pd.concat(parts, axis=1)
 
@@ -241,7 +243,7 @@ def screen(source, # generator spec (dict), folder of CIFs, or list of structure
 
 # %% ../nbs/12_screen.ipynb #998b3777
 def plot_screen(table:pd.DataFrame, # ranked screening table
-                x:str="formation_energy_per_atom", y:str="band_gap", # properties on the axes
+                x:str="formation_energy_per_atom", y:str="log10_bulk_modulus", # properties on the axes
                 top:int=10, # best candidates to mark
                 path:str|Path|None=None, # PNG to write
                ):
@@ -276,7 +278,14 @@ def parse_window(texts:list, # "property:low:high" (either bound may be empty)
 
 def main(argv:list|None=None):
     "CLI: `nirich-screen [CIF_FOLDER | --families … --n N] --out RUN` (relax, predict, rank)."
-    p = argparse.ArgumentParser(prog="nirich-screen", description="Relax candidates with the CGCNN potential, predict every shipped property with σ, rank.")
+    p = argparse.ArgumentParser(prog="nirich-screen", description="Relax candidates with the CGCNN potential, predict every shipped property with σ, rank.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  nirich-screen --n 1000 --out runs/screen                                # 1,000 generated candidates: relax, predict, rank
+  nirich-screen --families NCM811 NCA --classes dopant --n 200 --out runs/dopants --window band_gap:0.5:
+  nirich-screen cifs/ --out runs/mine --no-relax --objective log10_bulk_modulus --maximize
+  nirich-screen --n 1000 --out runs/screen --kappa 1 --scheduler tcp://HOST:8786   # cautious ranking, on a Dask cluster
+
+A rerun with the same --out resumes; a candidate that fails becomes a row with its error.""")
     p.add_argument("folder", nargs="?", help="folder of candidate CIFs (or generate them with --n)")
     p.add_argument("--families", nargs="*", choices=list(FAMILIES)); p.add_argument("--classes", nargs="*", choices=DEFECT_CLASSES)
     p.add_argument("--n", type=int, help="generated candidates"); p.add_argument("--seed", type=int, default=0)
