@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped recalibrate potential ablation active sweep ood transfer test export
+.PHONY: venv study shipped recalibrate potential ablation active sweep ood transfer test export readme docs docs-test
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -24,11 +24,11 @@ study: $(STAMP) $(if $(FULL),shipped)
 	for nb in $(STUDY_NOTEBOOKS); do \
 	  $(PAPERMILL) --cwd nbs/study nbs/study/$$nb.ipynb figures/runs/$$nb.ipynb || exit 1; \
 	done
+	$(BIN)/python docs/build.py readme  # the README's table is read from figures/metrics.json
 
-# one shipped model: $(call train,property,task,unit,data folder,sample folder or '',run record name (00_train))
-train = mkdir -p figures/runs && $(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/$(or $(6),00_train)_$(1).ipynb \
-  -p property $(1) -p task $(2) -p unit '$(3)' -p data_dir ../../data/nirich/$(4) -p out ../../nirich_cgcnn/models/$(1).pt \
-  -p sample_dir '$(5)'
+# one shipped model, trained by its recipe (nirich_cgcnn.train.RECIPES, the one `nirich-train --recipe` uses):
+# $(call train,property,run record name,extra papermill options)
+train = mkdir -p figures/runs && $(PAPERMILL) --cwd nbs/study nbs/study/00_train.ipynb figures/runs/$(2)_$(1).ipynb -p recipe $(1) $(3)
 
 SHIPPED := formation_energy_per_atom log10_bulk_modulus log10_shear_modulus defect_class band_gap fermi_level
 .PHONY: $(addprefix shipped-,$(SHIPPED))
@@ -37,24 +37,22 @@ SHIPPED := formation_energy_per_atom log10_bulk_modulus log10_shear_modulus defe
 # `OMP_NUM_THREADS=1 make -j2 shipped` trains two at a time on two cores
 shipped: $(addprefix shipped-,$(SHIPPED))
 shipped-formation_energy_per_atom: $(STAMP)  # the group 5-fold CV that fits σ is 5 more trainings of ~20 min each
-	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,../../data/sample) -p crystal_context True
+	$(call train,formation_energy_per_atom,00_train,-p sample_dir ../../data/sample)
 shipped-log10_bulk_modulus: $(STAMP)
-	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,)
+	$(call train,log10_bulk_modulus,00_train)
 shipped-log10_shear_modulus: $(STAMP)
-	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,)
+	$(call train,log10_shear_modulus,00_train)
 shipped-defect_class: $(STAMP)
-	$(call train,defect_class,classification,,cgcnn,) -p crystal_context True
+	$(call train,defect_class,00_train)
 shipped-band_gap: $(STAMP)
-	$(call train,band_gap,regression,eV,dft,) -p lower_bound 0.0
+	$(call train,band_gap,00_train)
 shipped-fermi_level: $(STAMP)
-	$(call train,fermi_level,regression,eV,dft,)
+	$(call train,fermi_level,00_train)
 
 recalibrate: $(STAMP)  # refit the σ calibrations of the shipped regression models on their saved CV tables (minutes)
-	$(call train,formation_energy_per_atom,regression,eV/atom,cgcnn,,00_recalibrate) -p retrain False
-	$(call train,log10_bulk_modulus,regression,log10 GPa,cgcnn,,00_recalibrate) -p retrain False
-	$(call train,log10_shear_modulus,regression,log10 GPa,cgcnn,,00_recalibrate) -p retrain False
-	$(call train,band_gap,regression,eV,dft,,00_recalibrate) -p retrain False
-	$(call train,fermi_level,regression,eV,dft,,00_recalibrate) -p retrain False
+	for p in formation_energy_per_atom log10_bulk_modulus log10_shear_modulus band_gap fermi_level; do \
+	  $(call train,$$p,00_recalibrate,-p retrain False) || exit 1; \
+	done
 
 potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames
 	mkdir -p figures/runs
@@ -86,3 +84,19 @@ test: $(STAMP)
 
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+readme: $(STAMP)  # README.md from nbs/index.ipynb (tests/test_readme.py checks they agree)
+	$(BIN)/python docs/build.py readme
+
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): requirements-docs.txt $(STAMP)
+	$(BIN)/pip install -q -r requirements-docs.txt
+	touch $@
+
+# the documentation site, offline, into _site/ (library notebooks executed and cached in _build/executed/)
+docs: $(DOCS_STAMP)
+	$(BIN)/python docs/build.py site
+
+# build the site and check it in headless Chromium (apt-get install chromium); not part of `make test`
+docs-test: $(DOCS_STAMP)
+	$(BIN)/python -m pytest -q -m docs tests/test_docs.py

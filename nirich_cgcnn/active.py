@@ -257,7 +257,11 @@ def random_expected_calls(y, # every label of the pool
 # %% ../nbs/08_active.ipynb #1f752b87
 def main(argv=None):
     "CLI: `nirich-active [--space FILE] [--rounds N] [--oracle chgnet|dft] [--out DIR] ...`."
-    p = argparse.ArgumentParser(prog='nirich-active', description='Bayesian optimisation of Ni-rich defect cells with a CGCNN surrogate and a real oracle (resumable).')
+    p = argparse.ArgumentParser(prog='nirich-active', description='Bayesian optimisation of Ni-rich defect cells with a CGCNN surrogate and a real oracle (resumable).',
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog='''examples:
+  nirich-active --rounds 5 --batch 4 --initial 8 --strategy ei --oracle chgnet --out runs/ei   # rerun to continue
+  nirich-active --strategy random --out runs/random                                             # the baseline
+  nirich-active --space my_space.json --oracle dft --out runs/gap                               # GPAW band gap (slow)''')
     p.add_argument('--space', help='search space JSON (default: the shipped space)')
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--batch', type=int, default=4, help='proposals per round (q)')

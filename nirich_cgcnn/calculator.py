@@ -286,7 +286,9 @@ def _load_atoms(path):
 
 def relax_main(argv=None):
     "CLI: `nirich-relax CIF [--checkpoint CKPT] [--fmax 0.05] [--steps 500] [--out relaxed.cif]`."
-    p = argparse.ArgumentParser(prog='nirich-relax', description='Relax positions and cell with the CGCNN potential.')
+    p = argparse.ArgumentParser(prog='nirich-relax', description='Relax positions and cell with the CGCNN potential.', formatter_class=argparse.RawDescriptionHelpFormatter, epilog='''examples:
+  nirich-relax cell.cif --out relaxed.cif                     # the shipped potential (nirich_cgcnn/models/energy.pt)
+  nirich-relax cell.cif --fmax 0.02 --steps 1000 --checkpoint my_potential.pt --out relaxed.cif''')
     p.add_argument('structure'); p.add_argument('--checkpoint', help='potential checkpoint (default: the shipped one)')
     p.add_argument('--fmax', type=float, default=0.05); p.add_argument('--steps', type=int, default=500)
     p.add_argument('--out', default='relaxed.cif')
@@ -303,7 +305,9 @@ def relax_main(argv=None):
 
 def md_main(argv=None):
     "CLI: `nirich-md CIF --temperature 300 --steps N [--ensemble nvt|nve] [--traj md.traj] [--log md.csv]`."
-    p = argparse.ArgumentParser(prog='nirich-md', description='Molecular dynamics with the CGCNN potential.')
+    p = argparse.ArgumentParser(prog='nirich-md', description='Molecular dynamics with the CGCNN potential.', formatter_class=argparse.RawDescriptionHelpFormatter, epilog='''examples:
+  nirich-md relaxed.cif --temperature 300 --steps 1000 --ensemble nvt --traj md.traj --log md.csv   # Langevin NVT, 1 ps
+  nirich-md relaxed.cif --ensemble nve --steps 1000 --timestep 1.0                                  # NVE in float64 (energy drift)''')
     p.add_argument('structure'); p.add_argument('--checkpoint', help='potential checkpoint (default: the shipped one)')
     p.add_argument('--temperature', type=float, default=300.0); p.add_argument('--steps', type=int, default=1000)
     p.add_argument('--timestep', type=float, default=1.0, help='fs'); p.add_argument('--ensemble', choices=['nvt', 'nve'], default='nvt')

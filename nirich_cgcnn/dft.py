@@ -503,7 +503,12 @@ def dft_card(df:pd.DataFrame, # from `dft_table`
 def main(argv:list|None=None # arguments (default: sys.argv)
         ):
     "`label` (resumable GPAW labelling), `collect` (tables and CGCNN view) or `converge` (convergence study)."
-    ap = argparse.ArgumentParser(prog="nirich-dft", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="nirich-dft", description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  nirich-dft label --n-generated 120 --workers 2          # GPAW PBE+U labels (resumable), then the tables
+  nirich-dft label --scheduler tcp://HOST:8786            # on a running Dask cluster (e.g. SLURM)
+  nirich-dft label --set test --out data/nirich/dft_test --csv data/nirich/dft_test_labels.csv
+  nirich-dft collect                                      # dft_labels.csv, the id_prop views and the card
+  nirich-dft converge                                     # the settings study (figures/dft_convergence.png)""")
     ap.add_argument("command", choices=["label", "collect", "converge"])
     ap.add_argument("--out", default="data/nirich/dft")
     ap.add_argument("--csv", default="data/nirich/dft_labels.csv")

@@ -289,7 +289,12 @@ def write_extxyz(structure, explanation:Explanation, path): # structure explaine
 # %% ../nbs/09_explain.ipynb #506d4f91
 def main(argv=None):
     "CLI: `nirich-explain CKPT CIF [--method exact|integrated_gradients|occlusion] [--out FILE.extxyz] [--figure FILE.png]`."
-    p = argparse.ArgumentParser(prog='nirich-explain', description='Atom and bond contributions to one prediction.')
+    p = argparse.ArgumentParser(prog='nirich-explain', description='Atom and bond contributions to one prediction.', formatter_class=argparse.RawDescriptionHelpFormatter, epilog='''examples:
+  nirich-explain nirich_cgcnn/models/formation_energy_per_atom.pt cell.cif --out cell.extxyz --figure cell.png
+  nirich-explain model.pt cell.cif --method integrated_gradients     # atoms and bonds
+  nirich-explain model.pt cell.cif --method exact                    # the exact per-atom decomposition of the mean readout
+
+Colour the atoms of the .extxyz by its `contribution` column in OVITO or ASE.''')
     p.add_argument('checkpoint'); p.add_argument('cif')
     p.add_argument('--method', choices=METHODS, default='occlusion')
     p.add_argument('--out', default='explanation.extxyz'); p.add_argument('--figure')

@@ -63,7 +63,10 @@ def neighbor_edges(structure:Structure, # checked structure (see `to_structure`)
     n, k = len(structure), settings.max_neighbors
     radius = min(settings.cutoff, (6 * k * structure.volume / (4 * np.pi * n)) ** (1 / 3))  # sphere holding ~2k atoms
     while True:  # the k nearest within a smaller radius are the k nearest within the cutoff: search small first
-        centers, neighbors, images, distances = structure.get_neighbor_list(r=radius, exclude_self=True)
+        try: centers, neighbors, images, distances = structure.get_neighbor_list(r=radius, exclude_self=True)
+        except Exception as e:  # e.g. a cell length of 1e30 Å: pymatgen's search cannot allocate its grid
+            lengths = ', '.join(f'{x:.4g}' for x in structure.lattice.abc)
+            raise GraphError(f"{source}: neighbour search failed for cell lengths {lengths} Å ({type(e).__name__}: {e}); check the cell") from None
         if radius >= settings.cutoff or np.bincount(centers, minlength=n).min() >= k: break
         radius = min(settings.cutoff, 1.5 * radius)
     keep = nearest_per_atom(centers, distances, neighbors, settings.max_neighbors)

@@ -11,7 +11,7 @@ __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'G
 # %% ../nbs/03_model.ipynb #826d494e
 import ctypes
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -372,6 +372,29 @@ def save_checkpoint(model:CGCNN|Ensemble, # trained model
 class CheckpointError(GraphError):
     "A checkpoint that cannot be used as asked; the message names the file."
 
+def _format_problem(payload):
+    "Why a payload without this version's format is refused: written by another version of the package, or not ours at all."
+    found = payload.get('format') if isinstance(payload, dict) else None
+    prefix, _, number = str(found).rpartition('/')
+    if f'{prefix}/' != CHECKPOINT_FORMAT.rpartition('/')[0] + '/' or not number.isdigit():
+        return f"not a nirich-cgcnn checkpoint (expected format {CHECKPOINT_FORMAT})"
+    newer = int(number) > int(CHECKPOINT_FORMAT.rpartition('/')[2])
+    return (f"checkpoint format {found}, written by nirich-cgcnn {payload.get('package_version', '(unknown version)')}; "
+            f"this nirich-cgcnn {nirich_cgcnn.__version__} reads {CHECKPOINT_FORMAT} only: "
+            + ("upgrade nirich-cgcnn to load it" if newer else "retrain the model, or load it with the version that wrote it"))
+
+def _stored_config(path, payload:dict):
+    "The checkpoint's `ModelConfig`; options this version does not know are one error naming them."
+    stored = payload.get('config')
+    if not isinstance(stored, dict) or not isinstance(stored.get('graph'), dict):
+        raise CheckpointError(f"{path}: checkpoint has no readable architecture (config)")
+    known, graph = {f.name for f in fields(ModelConfig)}, {f.name for f in fields(GraphSettings)}
+    unknown = sorted(set(stored) - known) + sorted(f'graph.{k}' for k in set(stored['graph']) - graph)
+    if unknown:
+        raise CheckpointError(f"{path}: architecture option(s) {unknown} unknown to nirich-cgcnn {nirich_cgcnn.__version__} "
+                              f"(checkpoint written by nirich-cgcnn {payload.get('package_version', '(unknown version)')}): upgrade nirich-cgcnn to load it")
+    return ModelConfig.from_dict(stored)
+
 def load_checkpoint(path, # checkpoint file
                     property:str|None=None, # expected property; error if the checkpoint predicts another
                     task:str|None=None): # expected task; error if different
@@ -384,9 +407,8 @@ def load_checkpoint(path, # checkpoint file
     from nirich_cgcnn.original import model_from_payload, original_payload
     if (original := original_payload(path, payload)) is not None: return model_from_payload(original, path, property=property, task=task)
     if payload is None: raise CheckpointError(f"{path}: not a readable checkpoint ({error})")
-    if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a nirich-cgcnn checkpoint (expected format {CHECKPOINT_FORMAT})")
-    config, meta = ModelConfig.from_dict(payload['config']), payload['meta']
+    if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT: raise CheckpointError(f"{path}: {_format_problem(payload)}")
+    config, meta = _stored_config(path, payload), payload['meta']
     if property is not None and meta.get('property') != property:
         raise CheckpointError(f"{path}: predicts '{meta.get('property')}', not '{property}'")
     if task is not None and config.task != task: raise CheckpointError(f"{path}: is a {config.task} model, not {task}")

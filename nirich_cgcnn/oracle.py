@@ -661,7 +661,14 @@ nirich-data collect --out data/nirich                                           
 def main(argv:list|None=None # arguments (default: sys.argv)
         ):
     "Entry point of the `nirich-data` console script."
-    p = argparse.ArgumentParser(prog="nirich-data", description="Generate and label Ni-rich cells with CHGNet 0.3.0")
+    p = argparse.ArgumentParser(prog="nirich-data", description="Generate and label Ni-rich cells with CHGNet 0.3.0", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  nirich-data generate --families NCM811 NCA --n 200 --out cells/        # seeded candidate cells (CIFs + structures.csv)
+  nirich-data references --out data/nirich                                # the oracle's references (once)
+  nirich-data label --in cells/ --out data/nirich --workers 2             # CHGNet labels on a local Dask cluster, resumable
+  nirich-data label --in cells/ --out data/nirich --scheduler tcp://HOST:8786   # on a running Dask cluster (e.g. SLURM)
+  nirich-data collect --out data/nirich                                   # labels.csv, the CGCNN view and the dataset card
+
+Run `nirich-data COMMAND --help` for the options of each command.""")
     sub = p.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write seeded candidate cells (CIFs + structures.csv)")
     g.add_argument("--families", nargs="*", default=None, choices=list(FAMILIES))
@@ -672,7 +679,9 @@ def main(argv:list|None=None # arguments (default: sys.argv)
     g.add_argument("--out", required=True)
     r = sub.add_parser("references", help="compute and cache the oracle's references")
     r.add_argument("--out", default="data/nirich")
-    l = sub.add_parser("label", help="label candidates (resumable)")
+    l = sub.add_parser("label", help="label candidates (resumable)", formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  nirich-data label --in cells/ --out data/nirich --workers 2 --limit 100
+  nirich-data label --in cells/ --out data/nirich --scheduler tcp://HOST:8786   # workers started elsewhere (dask-jobqueue, SLURM)""")
     l.add_argument("--in", dest="in_dir", required=True)
     l.add_argument("--out", default="data/nirich")
     l.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
