@@ -26,8 +26,9 @@ import torch
 from scipy import stats
 
 from nirich_cgcnn.data import read_cif
-from nirich_cgcnn.defects import (apply_ops, defect_energies, enumerate_defects, match_sites, pair_statistics,
-                                  paired_samples, references_of)
+from nirich_cgcnn.defects import apply_ops, defect_energies, enumerate_defects
+from nirich_cgcnn.paired import match_sites, pair_statistics, paired_samples
+from nirich_cgcnn.thermo import references_of
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
 
 ROOT = Path(__file__).parents[1]

@@ -18,7 +18,7 @@ BUILD, SITE = ROOT / '_build', ROOT / '_site'
 STAGE, EXECUTED = BUILD / 'docs', BUILD / 'executed'
 SKIP_FLAGS = {'slow'}  # `tst_flags` of settings.ini: cells nbdev_test skips are not run for the docs either
 HOWTO_ORDER = ['howto/screen.md', 'howto/train.md', 'howto/calculator.md', 'howto/active.md', 'howto/label.md',
-               'howto/original.md', 'howto/defects.md']
+               'howto/original.md', 'howto/defects.md', 'howto/voltage.md']
 LINK = re.compile(r'(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^)\s]+)((?:\s+"[^"]*")?)\)')
 
 

@@ -24,7 +24,8 @@ from .data import CrystalDataset, from_structures
 from .graph import to_structure
 from .model import ModelConfig
 from .engine import atomic_write
-from .oracle import formation_energy_per_atom, load_references, oracle_calculator, oracle_info, relax
+from .oracle import oracle_calculator, oracle_info, relax
+from .thermo import formation_energy_per_atom, load_references
 from .predict import predict_table
 from .structures import DOPANTS, FAMILIES, build_cell
 from .train import fit, train

@@ -8,9 +8,9 @@ import torch
 from ase import Atoms
 from pymatgen.core import Composition, Lattice, Molecule, Structure
 
-from nirich_cgcnn.defects import (DefectError, apply_ops, chemical_potential_limits, competing_phases, defect_energies,
-                                  enumerate_defects, formation_energy, main, paired_samples, pair_statistics,
-                                  references_of, site_keys, total_energy)
+from nirich_cgcnn.defects import DefectError, apply_ops, defect_energies, enumerate_defects, formation_energy, main, site_keys
+from nirich_cgcnn.paired import PairingError, paired_samples, pair_statistics
+from nirich_cgcnn.thermo import ThermoError, chemical_potential_limits, competing_phases, references_of, total_energy
 from nirich_cgcnn.model import Ensemble, load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.structures import layered_host
 
@@ -110,7 +110,7 @@ def test_mu_limits_keep_the_host_stable(refs):
     # closed form of the O-poor limit of LiNiO2 with Li2O and NiO: Δμ_O = 2(ΔH_host − ΔH_NiO − ½ΔH_Li2O)
     dh = {k: refs["binaries"][k]["energy"] - total_energy(k, 0.0, mu_ref) for k in ("Li2O", "NiO")}
     assert limits.loc["O-poor", "O"] == pytest.approx(2 * (4 * fe - dh["NiO"] - dh["Li2O"] / 2), abs=1e-6)
-    with pytest.raises(DefectError, match="above the hull"):
+    with pytest.raises(ThermoError, match="above the hull"):
         chemical_potential_limits(comp, total_energy(comp, -1.0, mu_ref), ["Li", "Ni", "O"], refs)
 
 
@@ -127,7 +127,7 @@ def test_paired_sigma_below_naive(fe_model):
     assert np.all(st["sigma_paired"] > 0)
     ens = paired_samples(Ensemble([fe_model, fe_model]), sc, cells[:1], keys[:1], n_dropout=10)  # pairs within each member
     assert ens.shape == (10, 2, 2)
-    with pytest.raises(DefectError, match="distinct host indices"):
+    with pytest.raises(PairingError, match="distinct host indices"):
         paired_samples(fe_model, sc, cells[:1], [np.zeros(len(cells[0]), int)])
 
 

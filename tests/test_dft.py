@@ -61,7 +61,8 @@ def test_not_converged_run_is_reported_without_a_second_scf(tmp_path):
 LABELLER = """
 import sys
 from pymatgen.core import Lattice, Structure
-from nirich_cgcnn.dft import DFTSettings, dft_label_folder
+from nirich_cgcnn.dft import DFTSettings
+from nirich_cgcnn.dft_dataset import dft_label_folder
 from nirich_cgcnn.structures import StructureRecord
 def mgo(a):
     return Structure(Lattice.cubic(a), ["Mg"] * 4 + ["O"] * 4, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0],

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from conftest import labelling_folders
 from nirich_cgcnn.engine import close_client, run_pending, start_client
-from nirich_cgcnn.oracle import label_folder
+from nirich_cgcnn.dataset import label_folder
 
 
 def kill_one_worker_when(client, ready, timeout=300):

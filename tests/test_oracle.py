@@ -1,4 +1,4 @@
-"Known-answer tests for nirich_cgcnn.oracle (CHGNet 0.3.0 on tiny cells; a few seconds each)."
+"Known-answer tests for nirich_cgcnn.oracle, thermo and dataset (CHGNet 0.3.0 on tiny cells; a few seconds each)."
 import os, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -9,9 +9,10 @@ import pytest
 from conftest import labelling_folders
 from ase.build import bulk
 
-from nirich_cgcnn.oracle import (ORACLE_MODEL, collect, elastic_tensor, fit_anion_reference,
-                                 formation_energy_per_atom, frames_to_extxyz_gz, label_structure, loo_errors,
-                                 oracle_calculator, oracle_info, read_frames, relax, vrh, wants_elastic, work_queue)
+from nirich_cgcnn.dataset import collect, label_structure, wants_elastic, work_queue
+from nirich_cgcnn.oracle import (ORACLE_MODEL, elastic_tensor, frames_to_extxyz_gz, oracle_calculator, oracle_info,
+                                 read_frames, relax, vrh)
+from nirich_cgcnn.thermo import fit_anion_reference, formation_energy_per_atom, loo_errors
 from nirich_cgcnn.structures import generate_structures, layered_host
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +111,7 @@ def test_elastic_subset_is_deterministic():
 
 
 def _label_cmd(cand, out):
-    return [sys.executable, "-W", "ignore", "-c", "from nirich_cgcnn.oracle import main; main()", "label",
+    return [sys.executable, "-W", "ignore", "-c", "from nirich_cgcnn.dataset import main; main()", "label",
             "--in", str(cand), "--out", str(out), "--workers", "1", "--max-steps", "3", "--md-steps", "0",
             "--elastic-every", "0", "--no-progress"]
 
