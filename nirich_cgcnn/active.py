@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from skopt import Optimizer
 from skopt.acquisition import gaussian_ei, gaussian_lcb
 from skopt.space import Categorical, Integer, Real, Space
 

@@ -24,8 +24,9 @@ from .thermo import references_of, total_energy
 
 # %% auto #0
 __all__ = ['TM_ELEMENTS', 'n_tm', 'li_orderings', 'electrode', 'tm_per_framework', 'voltage_steps', 'profile_on_grid',
-           'step_average', 'lattice_of', 'host_keys', 'model_energies', 'chgnet_energies', 'profile_with_sigma',
-           'lowest_per_x', 'antisite_energies', 'plot_voltage', 'plot_lattice', 'host_cell', 'main']
+           'step_average', 'lattice_of', 'host_keys', 'ordering_columns', 'model_energies', 'chgnet_energies',
+           'profile_with_sigma', 'lowest_per_x', 'antisite_energies', 'plot_voltage', 'plot_lattice', 'host_cell',
+           'main']
 
 # %% ../nbs/14_battery.ipynb #acc2b9bb
 TM_ELEMENTS = ("Ni", "Co", "Mn", "Al", "Mg", "Ti", "Zr", "W", "B", "Fe")
@@ -96,6 +97,11 @@ def lattice_of(structure:Structure)->dict:
 
 def host_keys(n_host:int, removed:list)->list: return [i for i in range(n_host) if i not in set(removed)]
 
+def ordering_columns(o:dict)->dict:
+    "The columns that name an ordering in the tables (so model and CHGNet rows can be joined)."
+    return dict(x=o["x"], n_removed=o["n_removed"], sites=" ".join(map(str, o["sites"])), orbit_size=o["orbit_size"],
+                n_distinct=o["n_distinct"])
+
 def model_energies(orderings:list, # from `li_orderings` (the host, x = 1, first)
                    model=None, # formation-energy checkpoint or model (None: the shipped one)
                    potential=None, # potential checkpoint (None: the shipped one)
@@ -114,8 +120,8 @@ def model_energies(orderings:list, # from `li_orderings` (the host, x = 1, first
     fe = sample_values(model, paired_samples(model, cells[0], cells[1:], keys, n_dropout=n_dropout, seed=seed))  # [T, n] eV/atom
     comps = [c.composition for c in cells]
     totals = np.stack([[total_energy(c, f, mu) for c, f in zip(comps, row)] for row in fe])
-    table = pd.DataFrame([dict(x=o["x"], n_removed=o["n_removed"], orbit_size=o["orbit_size"], n_distinct=o["n_distinct"],
-                               formula=c.formula.replace(" ", ""), energy=e, converged=r["converged"], **lattice_of(r["structure"]))
+    table = pd.DataFrame([dict(**ordering_columns(o), formula=c.formula.replace(" ", ""), energy=e, converged=r["converged"],
+                               **lattice_of(r["structure"]))
                           for o, c, e, r in zip(orderings, comps, totals.mean(0), relaxed)])
     return table, totals, cells
 
@@ -128,10 +134,9 @@ def chgnet_energies(orderings:list, # from `li_orderings`
     for o in orderings:
         t0 = time.time()
         r = relax(o["structure"], fmax=fmax, steps=steps, n_frames=0, calc=calc)
-        s = r["structure"] if "structure" in r else Structure.from_ase_atoms(r["atoms"])
-        rows.append(dict(x=o["x"], n_removed=o["n_removed"], sites=" ".join(map(str, o["sites"])), orbit_size=o["orbit_size"],
-                         formula=s.composition.formula.replace(" ", ""), energy=r["energy"], converged=r["converged"],
-                         seconds=time.time() - t0, **lattice_of(s)))
+        s = Structure.from_ase_atoms(r["atoms"])
+        rows.append(dict(**ordering_columns(o), formula=s.composition.formula.replace(" ", ""), energy=r["energy"],
+                         converged=r["converged"], seconds=time.time() - t0, **lattice_of(s)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/14_battery.ipynb #f3cddcc0

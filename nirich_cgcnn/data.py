@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pymatgen.core import Structure
 from pymatgen.io.cif import CifFile, CifParser
 
 from .graph import (CrystalGraph, GraphError, GraphSettings, atom_table_from_json, check_elements,

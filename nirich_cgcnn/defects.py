@@ -378,7 +378,12 @@ def parse_mu(tokens:list, # limit names, or element=Δμ pairs (eV/atom vs the r
 
 def main(argv:list|None=None):
     "CLI: `nirich-defects HOST.cif --dopants Al Mg --supercell 2x2x1 --mu O-poor --out defects.csv --figure defects.png`."
-    p = argparse.ArgumentParser(prog="nirich-defects", description="Formation energies of the symmetry-distinct neutral point defects of a host, with σ.")
+    p = argparse.ArgumentParser(prog="nirich-defects", description="Formation energies of the symmetry-distinct neutral point defects of a host, with σ.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="""examples:
+  nirich-defects host.cif --dopants Al Mg --supercell 2x2x1 --mu O-poor --out defects.csv --figure defects.png
+  nirich-defects host.cif --mu all --antisite-shells 2 --out defects.csv     # every vertex of the stability region
+  nirich-defects host.cif --mu O=-1.5 Li=-0.5 --no-relax --out quick.csv   # your own Δμ (eV/atom), cells as built
+neutral defects only: no charge states, Fermi level or finite-size corrections.""")
     p.add_argument("host", help="host structure (CIF)")
     p.add_argument("--dopants", nargs="*", default=[], help="dopant elements on Li/TM sites (F on O sites)")
     p.add_argument("--supercell", default="2x2x1", help="supercell of the host cell, AxBxC")

@@ -6,7 +6,7 @@
 __all__ = ['atomic_write', 'remove_stale_tmp', 'store', 'start_client', 'close_client', 'run_pending']
 
 # %% ../nbs/06a_engine.ipynb #eedf7bc9
-import os, threading, time
+import os, threading
 from pathlib import Path
 from typing import Callable
 

@@ -18,7 +18,7 @@ from scipy import stats
 
 from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
-from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
+from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 from .original import original_checkpoint
 
 # %% ../nbs/05_predict.ipynb #e3b02801

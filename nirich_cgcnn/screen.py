@@ -9,7 +9,7 @@ __all__ = ['SCREEN_PROPERTIES', 'ScreenSettings', 'spec_items', 'folder_items', 
 
 # %% ../nbs/12_screen.ipynb #86e32cb7
 import argparse, functools, hashlib, io, json, sys, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np

@@ -16,11 +16,7 @@ SCRIPTS = dict(line.split('=') for line in CFG['DEFAULT']['console_scripts'].spl
 SAMPLE = ROOT / 'data' / 'sample'
 
 
-IN_PROGRESS = {'nirich-defects': 'nbs/13_defects.ipynb (its module and CLI) is still being written'}
-
-
-@pytest.mark.parametrize('script', [pytest.param(s, marks=pytest.mark.skip(reason=IN_PROGRESS[s])) if s in IN_PROGRESS else s
-                                    for s in sorted(SCRIPTS)])
+@pytest.mark.parametrize('script', sorted(SCRIPTS))
 def test_every_command_has_help_with_examples(script):
     module, function = SCRIPTS[script].split(':')
     main = getattr(importlib.import_module(module), function)
