@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SMALL_SUPERCELLS', 'STRATEGIES', 'default_space', 'space_to_json', 'load_space', 'cell_of', 'SpaceGraphs',
            'PoolGraphs', 'CGCNNSurrogate', 'acquisition_scores', 'select_batch', 'chgnet_oracle', 'dft_oracle',
-           'read_state', 'write_state', 'unlabelled', 'run_active', 'pool_run', 'calls_to_reach',
+           'read_state', 'write_state', 'unlabelled', 'run_active', 'FeatureSurrogate', 'pool_run', 'calls_to_reach',
            'random_expected_calls', 'main']
 
 # %% ../nbs/08_active.ipynb #d6e4a867
@@ -221,17 +221,38 @@ def run_active(out, # folder for state.json (created; an existing run there resu
     bar.close()
     return pd.DataFrame(state['labels'])
 
+# %% ../nbs/08_active.ipynb #f94be3b0
+class FeatureSurrogate(RegressorMixin, BaseEstimator):
+    "A baseline surrogate on fixed features of pool members: scikit-optimize's random forest (σ from its trees) or GP."
+    def __init__(self, features=None, kind:str='rf', seed:int=0): self.features, self.kind, self.seed = features, kind, seed
+
+    def __sklearn_clone__(self): return self
+
+    def fit(self, X, y):
+        "Fit on the rows of `features` that X's first column points to."
+        from skopt.learning import GaussianProcessRegressor, RandomForestRegressor
+        from skopt.learning.gaussian_process.kernels import Matern, WhiteKernel
+        if self.kind not in ('rf', 'gp'): raise ValueError(f"unknown kind {self.kind!r}; use 'rf' or 'gp'")
+        self.model_ = (RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.seed) if self.kind == 'rf' else
+                       GaussianProcessRegressor(Matern(nu=2.5) + WhiteKernel(), normalize_y=True, random_state=self.seed))
+        self.model_.fit(self.features[np.asarray(X, dtype=int)[:, 0]], np.asarray(y))
+        return self
+
+    def predict(self, X, return_std:bool=False):
+        "Mean (and σ) of each row."
+        return self.model_.predict(self.features[np.asarray(X, dtype=int)[:, 0]], return_std=return_std)
+
 # %% ../nbs/08_active.ipynb #cda92015
 def pool_run(pool:CrystalDataset, # every member labelled (`targets`: the objective)
              keys:list, # diversity key per member (e.g. formula)
              strategy:str, seed:int, # strategy and seed
              budget:int=80, q:int=4, n_initial:int=8, # oracle calls in all, batch size, random start
-             surrogate:dict|None=None): # `CGCNNSurrogate` arguments
+             surrogate=None): # `CGCNNSurrogate` arguments (dict), or a function seed -> surrogate (e.g. a `FeatureSurrogate`)
     "One run: best-found per call and surrogate MAE on the unlabelled rest per round."
     y = pool.targets.numpy()
     rng = np.random.default_rng(seed)
     labelled = [int(i) for i in rng.choice(len(pool), n_initial, replace=False)]
-    model = CGCNNSurrogate(PoolGraphs(pool), seed=seed, **(surrogate or {}))
+    model = surrogate(seed) if callable(surrogate) else CGCNNSurrogate(PoolGraphs(pool), seed=seed, **(surrogate or {}))
     maes = []
     while len(labelled) < budget:
         rest = np.setdiff1d(np.arange(len(pool)), labelled)

@@ -15,7 +15,7 @@ from .structures import StructureRecord, build_cell
 
 # %% auto #0
 __all__ = ['POOLS', 'site_permutations', 'Change', 'host_sites', 'canonical', 'distinct_configurations', 'apply_configuration',
-           'pool_records']
+           'pool_records', 'occupation_features', 'pool_statistics']
 
 # %% ../nbs/00a_configurations.ipynb #ae4f368e
 def site_permutations(host:Structure, # ordered host cell
@@ -118,3 +118,25 @@ def pool_records(name:str, # key of `POOLS`
         st = apply_configuration(host, spec["changes"], sites, rattle, int(digest, 16))
         records.append(StructureRecord(f"{name}_{k:05d}_{digest}", spec["host"]["family"], spec["defect_class"], name, params, st))
     return records
+
+# %% ../nbs/00a_configurations.ipynb #cb2bda86
+def occupation_features(params:list, # `StructureRecord.params` of configurations of one pool (with `sites`)
+                        n_sites:int, # atoms of the host cell
+                       )->np.ndarray:
+    "[n, n_changes × n_sites] 0/1 matrix: column c·n_sites + i is 1 when change c takes host site i."
+    n_changes = len(params[0]["sites"])
+    x = np.zeros((len(params), n_changes * n_sites))
+    for k, p in enumerate(params):
+        for c, sites in enumerate(p["sites"]): x[k, [c * n_sites + i for i in sites]] = 1
+    return x
+
+# %% ../nbs/00a_configurations.ipynb #33f1ebfa
+def pool_statistics(energy_per_atom, # labels of the pool's configurations (eV/atom)
+                    n_atoms:int, # atoms per cell (one composition)
+                   )->dict:
+    "Size, spread (meV/atom), and the counts within 10 meV/atom and within 0.05 eV per cell of the optimum."
+    e = np.asarray(energy_per_atom, float)
+    above = e - e.min()
+    return dict(n=len(e), spread_meV_per_atom=float(1000 * above.max()), std_meV_per_atom=float(1000 * e.std()),
+                within_10meV_per_atom=int((above <= 0.010 + 1e-12).sum()), within_50meV_per_cell=int((above * n_atoms <= 0.05 + 1e-12).sum()),
+                top_1_percent=max(1, int(np.ceil(0.01 * len(e)))))
