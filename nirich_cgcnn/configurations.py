@@ -15,7 +15,7 @@ from .structures import StructureRecord, build_cell
 
 # %% auto #0
 __all__ = ['POOLS', 'site_permutations', 'Change', 'host_sites', 'canonical', 'distinct_configurations', 'apply_configuration',
-           'pool_records', 'occupation_features', 'pool_statistics']
+           'configuration_record', 'pool_records', 'occupation_features', 'pool_statistics']
 
 # %% ../nbs/00a_configurations.ipynb #ae4f368e
 def site_permutations(host:Structure, # ordered host cell
@@ -99,25 +99,30 @@ def apply_configuration(host:Structure, # host cell
     cart = host.cart_coords[keep] + np.random.default_rng(seed).normal(0, rattle, (len(keep), 3)) * (rattle > 0)
     return Structure(host.lattice, [species[i] for i in keep], cart, coords_are_cartesian=True)
 
+def configuration_record(name:str, # pool (or search) name: the record's id prefix and group
+                         host:dict, # `build_cell` arguments of the host
+                         changes:list, # `Change`s
+                         configs:list, # `distinct_configurations(host cell, changes)`
+                         k:int, # which configuration
+                         defect_class:str="combined", # the record's defect class
+                         rattle:float=0.02, # std of random displacements (Å), seeded by the id
+                        )->StructureRecord:
+    "Configuration `k` as a `StructureRecord` (id `<name>_<k>_<hash>`) with its sites and orbit size in `params`."
+    sites, orbit = configs[k]
+    digest = hashlib.sha1(json.dumps([name, sites]).encode()).hexdigest()[:8]
+    params = dict(pool=name, host=host, changes=[asdict(c) for c in changes], sites=sites, orbit_size=orbit,
+                  n_distinct=len(configs), rattle=rattle)
+    st = apply_configuration(build_cell(**host, rattle=0).structure, changes, sites, rattle, int(digest, 16))
+    return StructureRecord(f"{name}_{k:05d}_{digest}", host["family"], defect_class, name, params, st)
+
 def pool_records(name:str, # key of `POOLS`
                  rattle:float=0.02, # std of random displacements (Å)
                 )->list:
-    "The pool's configurations as `StructureRecord`s (id `<pool>_<k>_<hash>`) in the sample's seeded order, so a partly labelled pool is a random subsample."
+    "The pool's configurations as `StructureRecord`s in the sample's seeded order, so a partly labelled pool is a random subsample."
     spec = POOLS[name]
-    host_record = build_cell(**spec["host"], rattle=0)
-    host = host_record.structure
-    configs = distinct_configurations(host, spec["changes"])
-    rng = np.random.default_rng(spec["seed"])
-    picked = rng.choice(len(configs), size=min(spec["n"], len(configs)), replace=False).tolist()
-    records = []
-    for k in picked:
-        sites, orbit = configs[k]
-        digest = hashlib.sha1(json.dumps([name, sites]).encode()).hexdigest()[:8]
-        params = dict(pool=name, host=spec["host"], changes=[asdict(c) for c in spec["changes"]], sites=sites,
-                      orbit_size=orbit, n_distinct=len(configs), rattle=rattle)
-        st = apply_configuration(host, spec["changes"], sites, rattle, int(digest, 16))
-        records.append(StructureRecord(f"{name}_{k:05d}_{digest}", spec["host"]["family"], spec["defect_class"], name, params, st))
-    return records
+    configs = distinct_configurations(build_cell(**spec["host"], rattle=0).structure, spec["changes"])
+    picked = np.random.default_rng(spec["seed"]).choice(len(configs), size=min(spec["n"], len(configs)), replace=False)
+    return [configuration_record(name, spec["host"], spec["changes"], configs, int(k), spec["defect_class"], rattle) for k in picked]
 
 # %% ../nbs/00a_configurations.ipynb #cb2bda86
 def occupation_features(params:list, # `StructureRecord.params` of configurations of one pool (with `sites`)
