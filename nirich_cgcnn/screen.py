@@ -107,13 +107,14 @@ def _models(paths:tuple)->dict:
 
 def checked(structures:list, # (id, structure or the exception that stopped reading it, meta)
            )->tuple:
-    "[(id, structure, meta)] of the candidates that make a crystal graph, and {id: error} for the others."
+    "[(id, structure, meta, graph)] of the candidates that make a crystal graph (default settings), and {id: error} for the others."
     good, errors = [], {}
     for cid, s, meta in structures:
         try:
             if isinstance(s, Exception): raise s
-            check_elements(structure_graph(s, GraphSettings(), source=cid).atomic_numbers, default_atom_table(), cid)
-            good.append((cid, s, meta))
+            graph = structure_graph(s, GraphSettings(), source=cid)
+            check_elements(graph.atomic_numbers, default_atom_table(), cid)
+            good.append((cid, s, meta, graph))
         except Exception as e: errors[cid] = str(e)  # noqa: BLE001 - becomes the candidate's row
     return good, errors
 
@@ -132,10 +133,12 @@ def property_columns(name:str, # property
                          f"{name}_low_90": low, f"{name}_high_90": table["mu"] + half})
 
 def predict_properties(structures:list, # pymatgen structures (relaxed, or as given)
-                       settings:ScreenSettings)->pd.DataFrame:
+                       settings:ScreenSettings,
+                       graphs:dict|None=None, # graph settings -> graphs of `structures` already built
+                      )->pd.DataFrame:
     "Every property of `settings` for each structure, one graph build per distinct graph setting."
     models = _models(tuple(settings.checkpoints().items()))
-    graphs = {}
+    graphs = dict(graphs or {})
     parts = []
     for name, model in models.items():
         g = model.config.graph
@@ -154,21 +157,21 @@ def screen_rows(item:tuple, # work item
     cands = candidates(item)
     good, errors = checked(cands)
     rows = {cid: dict(id=cid, **meta, n_atoms=None, formula=None, error=errors.get(cid)) for cid, _, meta in cands}
-    structures = [s for _, s, _ in good]
+    structures, built = [s for _, s, _, _ in good], {}
     if settings.relax and good:
         records = relax_batch(structures, model=settings.potential, fmax=settings.fmax, steps=settings.steps)
         kept = []
-        for (cid, _, _), rec in zip(good, records):
+        for (cid, _, _, _), rec in zip(good, records):
             rows[cid] |= dict(relaxed=True, relax_steps=rec["n_steps"], relax_fmax=rec["fmax"],
                               relax_converged=rec["converged"],
                               energy_change_per_atom=rec["energy_after"] - rec["energy_before"])
             if rec["error"]: rows[cid]["error"] = f"relaxation failed: {rec['error']}"
             else: kept.append((cid, rec["structure"]))
     else:
-        kept = [(cid, s) for cid, s, _ in good]
+        kept, built = [(cid, s) for cid, s, _, _ in good], {GraphSettings(): [g for *_, g in good]}
         for cid, _ in kept: rows[cid] |= dict(relaxed=False)
     if kept:
-        preds = predict_properties([s for _, s in kept], settings)
+        preds = predict_properties([s for _, s in kept], settings, built)
         for (cid, s), row in zip(kept, preds.to_dict("records")):
             rows[cid] |= dict(n_atoms=len(s), formula=s.composition.formula.replace(" ", "")) | row
     return pd.DataFrame(list(rows.values()))
