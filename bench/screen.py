@@ -50,7 +50,9 @@ def is2re(workers:int=2):
     try:
         for name, relax in [("relax_then_predict", True), ("no_relax", False)]:
             t0 = time.time()
-            table = screen(folder, IS2RE / "_work" / name, ScreenSettings(relax=relax), client=client, progress=False).set_index("id")
+            chunk = max(1, -(-len(labels) // (4 * workers)))  # four chunks per worker, so none sits idle
+            table = screen(folder, IS2RE / "_work" / name, ScreenSettings(relax=relax), chunk_size=chunk, client=client,
+                           progress=False).set_index("id")
             err = table["formation_energy_per_atom"] - labels.loc[table.index, "formation_energy_per_atom"]
             z = err.abs() / table["formation_energy_per_atom_sigma"]
             inside = (labels.loc[table.index, "formation_energy_per_atom"].between(
