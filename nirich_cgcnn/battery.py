@@ -189,8 +189,9 @@ def plot_voltage(profiles:dict, # label -> steps (from `voltage_steps`/`profile_
             sg = np.repeat(st["sigma"].to_numpy(), 2)
             ax.fill_between(xs, vs - sg, vs + sg, color=line.get_color(), alpha=0.2, lw=0)
     if experiment is not None and len(experiment):
-        for src, g in experiment.groupby("source"):
-            ax.plot(g["x"], g["voltage"], "k.", ms=7, alpha=0.8, label=f"experiment: {src}")
+        for (src, g), marker in zip(experiment.groupby("source"), "osD^v"):
+            ax.plot(g["x"], g["voltage"], marker, color="k", ms=5, fillstyle="none" if "approx" in src else "full",
+                    ls="none", label=f"experiment: {src}")
     ax.set(xlabel="x in Li$_x$TMO$_2$ (Li per TM)", ylabel="voltage vs Li/Li$^+$ (V)", xlim=(1.02, -0.02), title=title)
     ax.legend(fontsize=7)
     if path: fig.savefig(path, dpi=130, bbox_inches="tight")
@@ -205,8 +206,9 @@ def plot_lattice(tables:dict, # label -> `lowest_per_x` table (x, a, c, volume_p
     for ax, q, unit in zip(axes, ("a", "c", "volume_per_tm"), ("Å", "Å", "Å³")):
         for label, t in tables.items(): ax.plot(t["x"], t[q], "o-", ms=3, label=label)
         if experiment is not None:
-            for src, g in experiment[experiment["quantity"] == q].groupby("source"):
-                ax.plot(g["x"], g["value"], "ks", ms=4, alpha=0.7, label=f"experiment: {src}")
+            for (src, g), marker in zip(experiment[experiment["quantity"] == q].groupby("source"), "osD^v"):
+                ax.plot(g["x"], g["value"], marker, color="k", ms=5, fillstyle="none" if "approx" in src else "full",
+                        ls="none", label=f"experiment: {src}")
         ax.set(xlabel="x (Li per TM)", ylabel=f"{q} ({unit})", xlim=(1.02, -0.02))
     axes[0].legend(fontsize=6)
     fig.tight_layout()
