@@ -210,7 +210,7 @@ def plot_lattice(tables:dict, # label -> `lowest_per_x` table (x, a, c, volume_p
                 ax.plot(g["x"], g["value"], marker, color="k", ms=5, fillstyle="none" if "approx" in src else "full",
                         ls="none", label=f"experiment: {src}")
         ax.set(xlabel="x (Li per TM)", ylabel=f"{q} ({unit})", xlim=(1.02, -0.02))
-    axes[0].legend(fontsize=6)
+    for ax in axes[:2]: ax.legend(fontsize=6)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=130, bbox_inches="tight")
     return fig
