@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped recalibrate potential ablation active sweep ood transfer test export readme docs docs-test
+.PHONY: venv study shipped recalibrate potential ablation active sweep ood transfer config-search test export readme docs docs-test
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -73,6 +73,10 @@ sweep: $(STAMP)  # papermill sweep of n_dropout over the prediction study
 ood: $(STAMP)  # epistemic σ on a family never trained on (NCA-F) vs in-distribution test cells
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/09_ood.ipynb figures/runs/09_ood.ipynb
+
+config-search: $(STAMP)  # strategies on the fixed-composition pools of data/pools (hours on 2 cores; label the pools first)
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/15_config_search.ipynb figures/runs/15_config_search.ipynb
 
 transfer: $(STAMP)  # DFT properties from scratch vs from the formation-energy trunk
 	mkdir -p figures/runs
