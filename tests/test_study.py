@@ -34,6 +34,7 @@ def study(tmp_path_factory):
     run('08_potential_md', out, steps=20)
     shutil.copy(ROOT / 'figures' / 'dft_convergence.csv', out)  # every run done: the notebook only redraws
     run('12_dft_convergence', out)
+    run('14_battery', out, max_per_x={'LiNiO2': 2, 'NCM811': 2}, n_dropout=4, antisite_pairs=1)
     shutil.copytree(ROOT / 'figures' / 'metrics', out / 'metrics')
     run('10_metrics', out)
     return out
@@ -53,6 +54,18 @@ def test_explain_outputs(study):
     assert numbers and np.isfinite(numbers).all()
     for name in ('explain_defect_distance.png', 'explain_example.png', 'explain_example.extxyz'):
         assert (study / name).stat().st_size > 1_000
+
+
+def test_battery_outputs(study):
+    result = json.loads((study / 'battery.json').read_text())
+    for host, r in result['hosts'].items():
+        assert 3.0 < r['average_voltage'] < 5.0 and r['average_voltage_sigma'] > 0, host
+        assert 3.0 < r['chgnet']['average_voltage'] < 5.0 and r['chgnet']['average_voltage_sigma'] == 0  # the shipped CHGNet table
+        assert all(np.isfinite([s['voltage'], s['sigma']]).all() for s in r['steps'])
+    for name, lattice in result['lattice'].items():
+        assert 13.0 < lattice['c_at_x1'] < 15.5 and 2.7 < lattice['a_at_x1'] < 3.0, name
+    for name in ('battery_voltage.png', 'battery_lattice.png', 'battery_antisite.png'):
+        assert (study / name).stat().st_size > 10_000
 
 
 def test_sweep_outputs(study):
