@@ -16,6 +16,7 @@ from pymatgen.entries.computed_entries import ComputedEntry
 
 from .configurations import Change, apply_configuration, distinct_configurations, host_sites
 from .data import DataError, read_cif
+from .defects import defect_energies, site_keys
 from .model import load_checkpoint, shipped_checkpoint
 from .paired import paired_samples, sample_values
 from .relax import relax_batch
@@ -24,9 +25,8 @@ from .thermo import references_of, total_energy
 
 # %% auto #0
 __all__ = ['TM_ELEMENTS', 'n_tm', 'li_orderings', 'electrode', 'tm_per_framework', 'voltage_steps', 'profile_on_grid',
-           'step_average', 'lattice_of', 'host_keys', 'ordering_columns', 'model_energies', 'chgnet_energies',
-           'profile_with_sigma', 'lowest_per_x', 'antisite_energies', 'plot_voltage', 'plot_lattice', 'host_cell',
-           'main']
+           'step_average', 'lattice_of', 'ordering_columns', 'model_energies', 'chgnet_energies', 'profile_with_sigma',
+           'lowest_per_x', 'antisite_energies', 'plot_voltage', 'plot_lattice', 'host_cell', 'main']
 
 # %% ../nbs/14_battery.ipynb #acc2b9bb
 TM_ELEMENTS = ("Ni", "Co", "Mn", "Al", "Mg", "Ti", "Zr", "W", "B", "Fe")
@@ -88,14 +88,12 @@ def step_average(steps:pd.DataFrame, x_low:float, x_high:float)->float:
 def lattice_of(structure:Structure)->dict:
     "Hexagonal a (mean in-plane TM–TM distance), c (from the volume per TM: V = √3/2·a²·c/3) and volume per TM."
     tm = [i for i, s in enumerate(structure) if s.specie.symbol in TM_ELEMENTS]
-    d = structure.distance_matrix[np.ix_(tm, tm)] + np.eye(len(tm)) * 1e9
     images = [sorted(n.nn_distance for n in structure.get_neighbors(structure[i], 3.3) if n.specie.symbol in TM_ELEMENTS)[:6]
               for i in tm]
-    a = float(np.mean([x for row in images for x in row])) if all(images) else float(d.min())
+    if all(images): a = float(np.mean([x for row in images for x in row]))
+    else: a = float((structure.distance_matrix[np.ix_(tm, tm)] + np.eye(len(tm)) * 1e9).min())  # no TM neighbour within 3.3 Å
     v = structure.volume / len(tm)
     return dict(a=a, c=3 * v / (np.sqrt(3) / 2 * a ** 2), volume_per_tm=v)
-
-def host_keys(n_host:int, removed:list)->list: return [i for i in range(n_host) if i not in set(removed)]
 
 def ordering_columns(o:dict)->dict:
     "The columns that name an ordering in the tables (so model and CHGNet rows can be joined)."
@@ -116,7 +114,7 @@ def model_energies(orderings:list, # from `li_orderings` (the host, x = 1, first
     bad = [(o["x"], r["error"]) for o, r in zip(orderings, relaxed) if r["error"]]
     if bad: raise ValueError(f"relaxation failed for {len(bad)} orderings, e.g. x = {bad[0][0]:.3f}: {bad[0][1]}")
     cells = [r["structure"] for r in relaxed]
-    keys = [host_keys(len(cells[0]), o["sites"]) for o in orderings[1:]]
+    keys = [site_keys(len(cells[0]), [(i, None) for i in o["sites"]]) for o in orderings[1:]]
     fe = sample_values(model, paired_samples(model, cells[0], cells[1:], keys, n_dropout=n_dropout, seed=seed))  # [T, n] eV/atom
     comps = [c.composition for c in cells]
     totals = np.stack([[total_energy(c, f, mu) for c, f in zip(comps, row)] for row in fe])
@@ -165,7 +163,6 @@ def antisite_energies(cells:dict, # x -> relaxed lowest-energy cell at that Li c
                       max_per_kind:int=6, # distinct antisite pairs tried per x
                      )->pd.DataFrame:
     "Per x: the cheapest nearest Li/Ni antisite pair's energy (eV per pair) with σ, and how many pairs were tried."
-    from nirich_cgcnn.defects import defect_energies
     rows = []
     for x, cell in sorted(cells.items(), reverse=True):
         if x <= 0 or not any(s.specie.symbol == "Ni" for s in cell): continue

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nirich_cgcnn.battery import (electrode, li_orderings, main, model_energies, profile_with_sigma, step_average,
+from nirich_cgcnn.battery import (electrode, lattice_of, li_orderings, main, model_energies, profile_with_sigma, step_average,
                                   voltage_steps)
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.structures import layered_host
@@ -21,6 +21,13 @@ def test_two_phase_voltage_by_hand():
     steps = voltage_steps(electrode(["Ni4O8", "Li2Ni4O8", "Li4Ni4O8"], [0.0, -9.0, -17.0], -2.0))
     np.testing.assert_allclose(steps[["x_low", "x_high"]].to_numpy(), [[0.5, 1.0], [0.0, 0.5]])
     np.testing.assert_allclose(steps.voltage, [(17.0 - 9.0 - 4.0) / 2, (9.0 - 4.0) / 2])
+
+
+@pytest.mark.parametrize("a", [2.878, 3.6])  # 3.6 Å: no TM neighbour within 3.3 Å, a falls back to the nearest TM–TM distance
+def test_lattice_of_an_ideal_layered_cell(a):
+    got = lattice_of(layered_host(a=a, c=14.19) * (2, 2, 1))
+    assert got["a"] == pytest.approx(a, abs=1e-6) and got["c"] == pytest.approx(14.19, abs=1e-6)
+    assert got["volume_per_tm"] == pytest.approx(np.sqrt(3) / 2 * a ** 2 * 14.19 / 3, rel=1e-9)
 
 
 def test_no_ordering_below_the_hull():
