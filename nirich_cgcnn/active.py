@@ -22,7 +22,7 @@ from skopt.space import Categorical, Integer, Real, Space
 from .data import CrystalDataset, from_structures
 from .graph import to_structure
 from .model import ModelConfig
-from .engine import atomic_write
+from .structures import atomic_write
 from .oracle import oracle_calculator, oracle_info, relax
 from .thermo import formation_energy_per_atom, load_references
 from .predict import predict_table

@@ -9,7 +9,7 @@ __all__ = ['GRAPH_FORMAT', 'DataError', 'file_problem', 'read_id_prop', 'numeric
            'random_split', 'group_split']
 
 # %% ../nbs/02_data.ipynb #9e01f528
-import csv, errno, hashlib, io, json, os, pickle, tempfile, warnings
+import csv, errno, hashlib, io, json, os, pickle, warnings
 from dataclasses import dataclass, asdict
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from pymatgen.io.cif import CifFile, CifParser
 
+from .structures import atomic_write
 from .graph import (CrystalGraph, GraphError, GraphSettings, atom_table_from_json, check_elements,
                                 default_atom_table, structure_graph)
 
@@ -154,10 +155,7 @@ def default_cache_dir():
 
 def save_graph(graph:CrystalGraph, path:Path):
     "Write one graph's arrays atomically (temporary file, then rename)."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp')
-    with os.fdopen(fd, 'wb') as f: pickle.dump({k: v.numpy() for k, v in vars(graph).items()}, f, protocol=5)
-    os.replace(tmp, path)
+    atomic_write(path, pickle.dumps({k: v.numpy() for k, v in vars(graph).items()}, protocol=5))
 
 def load_graph(path:Path):
     "Read one cached graph."

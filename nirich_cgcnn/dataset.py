@@ -13,10 +13,10 @@ from pymatgen.core import Composition, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from .configurations import POOLS, pool_records
-from .engine import atomic_write, close_client, run_pending, start_client
+from .engine import close_client, run_pending, start_client
 from .oracle import (ORACLE_MODEL, elastic_tensor, frames_to_extxyz_gz, md_frames, oracle_calculator, oracle_info,
                                  relax, vrh)
-from .structures import FAMILIES, DEFECT_CLASSES, StructureRecord, generate_structures, write_structures
+from .structures import FAMILIES, DEFECT_CLASSES, StructureRecord, atomic_write, generate_structures, write_structures
 from .thermo import ensure_references, formation_energy_per_atom, load_references
 
 # %% auto #0

@@ -15,9 +15,9 @@ from . import dft_worker
 from .dft import HUBBARD_U, HUBBARD_U_SOURCE, DFTSettings, dft_label
 from .dft_cells import dft_candidates, dft_test_candidates, small_cells, start_moments
 from .dft_worker import METAL_GAP
-from .engine import atomic_write, close_client, run_pending, start_client
+from .engine import close_client, run_pending, start_client
 from .oracle import oracle_info, relax
-from .structures import StructureRecord
+from .structures import StructureRecord, atomic_write
 
 # %% auto #0
 __all__ = ['DFT_COLUMNS', 'DFT_PROPERTIES', 'CONVERGENCE_BASE', 'CONVERGENCE_VARIATIONS', 'CONVERGENCE_CELLS', 'dft_label_cell',

@@ -9,7 +9,7 @@ __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'G
            'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
 # %% ../nbs/03_model.ipynb #826d494e
-import ctypes
+import ctypes, io
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,6 +21,7 @@ from torch import nn
 
 import nirich_cgcnn
 from .data import CrystalDataset, GraphBatch, batches
+from .structures import atomic_write
 from .graph import GraphError, GraphSettings, default_atom_table, edge_vectors, gaussian_basis
 
 # %% ../nbs/03_model.ipynb #ba4eb878
@@ -359,14 +360,12 @@ CHECKPOINT_FORMAT = 'nirich-cgcnn-checkpoint/1'
 def save_checkpoint(model:CGCNN|Ensemble, # trained model
                     path): # file to write (written atomically)
     "Write everything needed to rebuild `model`."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {'format': CHECKPOINT_FORMAT, 'package_version': nirich_cgcnn.__version__,
                'config': asdict(model.config), 'meta': plain(model.meta), 'state_dict': model.state_dict()}
     if isinstance(model, Ensemble): payload['n_members'] = len(model.members)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, buffer.getvalue())
 
 # %% ../nbs/03_model.ipynb #df5005c0
 class CheckpointError(GraphError):

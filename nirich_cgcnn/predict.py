@@ -8,7 +8,7 @@ __all__ = ['PREDICT_EXAMPLES', 'as_model', 'as_dataset', 'folder_targets', 'sigm
            'predict', 'plot_predictions', 'with_interval', 'writable_file', 'write_csv', 'predict_parser', 'main']
 
 # %% ../nbs/05_predict.ipynb #c3e63f5b
-import argparse, os, sys, tempfile
+import argparse, os, sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from .data import CrystalDataset, from_structures, load_folder, read_id_prop
 from .graph import GraphError
 from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
 from .original import original_checkpoint
+from .structures import atomic_write
 
 # %% ../nbs/05_predict.ipynb #e3b02801
 def as_model(model): # a `CGCNN`, `Ensemble` or `original.OriginalModel`, or a checkpoint path
@@ -199,15 +200,8 @@ def writable_file(text): # a path given on the command line
 
 def write_csv(table:pd.DataFrame, path): # where to write
     "Write a table atomically: a temporary file in the same folder, renamed once complete (never a partial CSV)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', newline='') as f: table.to_csv(f, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
-    return path
+    atomic_write(path, table.to_csv(index=False).encode())
+    return Path(path)
 
 def predict_parser():
     "The `nirich-predict` argument parser."

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .structures import DEFECT_CLASSES, FAMILIES, generate_structures
+from .structures import DEFECT_CLASSES, FAMILIES, atomic_write, generate_structures
 from .graph import GraphError, GraphSettings, structure_graph, check_elements, default_atom_table
 from .data import CrystalDataset, read_cif
 from .model import load_checkpoint, shipped_checkpoint
 from .predict import interval_half_width, predict_table
-from .engine import atomic_write, run_pending, start_client, close_client
+from .engine import run_pending, start_client, close_client
 from .relax import relax_batch
 
 # %% ../nbs/12_screen.ipynb #6f72b691

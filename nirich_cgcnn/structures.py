@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_structures.ipynb #4188c78a
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, os, threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +17,7 @@ from pymatgen.core import Lattice, Structure
 __all__ = ['FAMILIES', 'F_FRACTION', 'DEFECT_CLASSES', 'DOPANTS', 'LI_FRACTIONS', 'END_MEMBER_AC', 'O_Z', 'SUPERCELLS',
            'VACANCY_OPS', 'LAYER_OF_ROLE', 'INDEX_COLUMNS', 'layered_host', 'supercell_atoms', 'tm_counts',
            'StructureRecord', 'make_host', 'apply_defect', 'generate_structures', 'build_cell', 'defect_sites',
-           'site_layers', 'write_structures', 'read_structures']
+           'site_layers', 'atomic_write', 'write_structures', 'read_structures']
 
 # %% ../nbs/00_structures.ipynb #08bbb24c
 FAMILIES = {
@@ -294,15 +294,24 @@ def site_layers(params:dict # `StructureRecord.params`
 # %% ../nbs/00_structures.ipynb #c083ec34
 INDEX_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "params"]
 
+def atomic_write(path:Path, # file to write (folders are created)
+                 data:bytes): # its whole content
+    "Write a file so a crash never leaves it half-written: temporary file, fsync, rename."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        f.write(data); f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+
 def write_structures(records:list, # `StructureRecord`s
                      folder:str|Path, # output folder (created)
                     )->Path:
-    "Write `<id>.cif` per record and `structures.csv` (id, family, defect_class, group, n_atoms, formula, params)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    for r in records: r.structure.to(filename=str(folder / f"{r.id}.cif"))
+    "Write `<id>.cif` per record, then `structures.csv` (id, family, defect_class, group, n_atoms, formula, params); each file atomically."
+    folder = Path(folder)
+    for r in records: atomic_write(folder / f"{r.id}.cif", r.structure.to(fmt="cif").encode())
     df = pd.DataFrame([[r.id, r.family, r.defect_class, r.group, r.n_atoms, r.formula,
                         json.dumps(r.params, sort_keys=True)] for r in records], columns=INDEX_COLUMNS)
-    df.to_csv(folder / "structures.csv", index=False)
+    atomic_write(folder / "structures.csv", df.to_csv(index=False).encode())
     return folder / "structures.csv"
 
 def read_structures(folder:str|Path, # folder written by `write_structures`

@@ -13,7 +13,7 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Lattice, Structure
 
 import nirich_cgcnn
-from .engine import atomic_write
+from .structures import atomic_write
 from .oracle import ORACLE_MODEL, oracle_calculator, oracle_info, relax
 from .structures import layered_host
 

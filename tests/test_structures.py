@@ -1,4 +1,6 @@
 "Known-answer tests for nirich_cgcnn.structures (fast: no oracle)."
+import dataclasses
+
 import numpy as np
 import pytest
 from nirich_cgcnn.structures import (DEFECT_CLASSES, FAMILIES, apply_defect, generate_structures, layered_host,
@@ -61,6 +63,18 @@ def test_write_read_roundtrip(tmp_path):
     assert [r.id for r in back] == [r.id for r in recs]
     assert [r.formula for r in back] == [r.formula for r in recs]
     assert [r.params for r in back] == [r.params for r in recs]
+
+
+def test_interrupted_write_keeps_the_previous_folder(tmp_path):
+    recs = generate_structures(n=3, seed=0)
+    write_structures(recs[:2], tmp_path)
+    before = (tmp_path / "structures.csv").read_bytes()
+    broken = dataclasses.replace(recs[2], structure=None)  # fails while its CIF is being made, after the first two were rewritten
+    with pytest.raises(AttributeError):
+        write_structures(recs[:2] + [broken], tmp_path)
+    assert (tmp_path / "structures.csv").read_bytes() == before  # the index is written last, so it still names two
+    assert [r.id for r in read_structures(tmp_path)] == [r.id for r in recs[:2]]
+    assert not list(tmp_path.glob(".*.tmp*"))
 
 
 def test_unknown_family_raises():
