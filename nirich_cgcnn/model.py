@@ -264,12 +264,13 @@ class CGCNN(nn.Module):
         terms = self.atom_contributions(h, atom_crystal, n_crystals)
         return terms.new_zeros(*terms.shape[:-2], n_crystals, terms.shape[-1]).index_add_(-2, atom_crystal, terms)
 
-    def forward(self, batch:GraphBatch, n_samples:int|None=None):
+    def forward(self, batch:GraphBatch, n_samples:int|None=None,
+                inputs:tuple|None=None): # `inputs(batch)` if already computed (an ensemble's members share them)
         "Outputs [n_crystals, n_outputs], or [n_samples, n_crystals, n_outputs] with independent dropout masks."
         if n_samples and self.config.conv_dropout and self.conv_dropout.training:  # independent trunk masks per sample
             h = self.atom_embeddings(repeat_batch(batch, n_samples)).view(n_samples, len(batch.atomic_numbers), -1)
         else:
-            h = self.atom_embeddings(batch)
+            h = self.trunk(*(inputs or self.inputs(batch)), batch.src, batch.dst, batch.atom_crystal)
             if n_samples: h = h.expand(n_samples, *h.shape)
         return self.readout(h, batch.atom_crystal, batch.n_crystals)
 
@@ -332,7 +333,8 @@ class Ensemble(nn.Module):
         super().__init__()
         if not members: raise ValueError("an ensemble needs at least one member")
         first = members[0]
-        if any(asdict(m.config) != asdict(first.config) for m in members): raise ValueError("ensemble members must share one config")
+        if any(asdict(m.config) != asdict(first.config) or not torch.equal(m.atom_table, first.atom_table) for m in members):
+            raise ValueError("ensemble members must share one config and element table")
         if any(m.meta['target_mean'] != first.meta['target_mean'] or m.meta['target_std'] != first.meta['target_std'] for m in members):
             raise ValueError("ensemble members must share one target normalisation (train them on one split)")
         self.members, self.config, self.meta = nn.ModuleList(members), first.config, dict(first.meta)
@@ -342,9 +344,10 @@ class Ensemble(nn.Module):
 
     def forward(self, batch:GraphBatch, n_samples:int|None=None):
         "[M·⌈T/M⌉, n_crystals, n_outputs]: ⌈T/M⌉ samples from each of the M members; without T, the members' mean output."
-        if not n_samples: return torch.stack([m(batch) for m in self.members]).mean(0)
+        shared = self.members[0].inputs(batch)  # edge lengths and features, computed once for all members
+        if not n_samples: return torch.stack([m(batch, inputs=shared) for m in self.members]).mean(0)
         per_member = -(-n_samples // len(self.members))
-        return torch.cat([m(batch, per_member) for m in self.members])
+        return torch.cat([m(batch, per_member, inputs=shared) for m in self.members])
 
 # %% ../nbs/03_model.ipynb #96d6c1a2
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays
