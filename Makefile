@@ -36,7 +36,7 @@ SHIPPED := formation_energy_per_atom log10_bulk_modulus log10_shear_modulus defe
 # retrain every shipped property model from data/nirich (and rewrite data/sample); one target per property, so
 # `OMP_NUM_THREADS=1 make -j2 shipped` trains two at a time on two cores
 shipped: $(addprefix shipped-,$(SHIPPED))
-shipped-formation_energy_per_atom: $(STAMP)  # the group 5-fold CV that fits σ is 5 more trainings of ~20 min each
+shipped-formation_energy_per_atom: $(STAMP)  # five networks of ~20 min each (the recipe: an ensemble calibrated on its validation split)
 	$(call train,formation_energy_per_atom,00_train,-p sample_dir ../../data/sample)
 shipped-log10_bulk_modulus: $(STAMP)
 	$(call train,log10_bulk_modulus,00_train)
@@ -49,7 +49,7 @@ shipped-band_gap: $(STAMP)
 shipped-fermi_level: $(STAMP)
 	$(call train,fermi_level,00_train)
 
-recalibrate: $(STAMP)  # refit the σ calibrations of the shipped regression models on their saved CV tables (minutes)
+recalibrate: $(STAMP)  # refit the σ calibrations of the shipped regression models (validation split, or their saved CV tables; minutes)
 	for p in formation_energy_per_atom log10_bulk_modulus log10_shear_modulus band_gap fermi_level; do \
 	  $(call train,$$p,00_recalibrate,-p retrain False) || exit 1; \
 	done

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['TRUNK_FIELDS', 'RECIPES', 'ABLATION_CONFIGS', 'TRAIN_EXAMPLES', 'seed_everything', 'regression_loss',
            'validation_error', 'fit', 'split_dataset', 'load_trunk', 'train', 'ensemble_of', 'transfer_comparison',
-           'Recipe', 'ablation', 'ablation_summary', 'train_parser', 'parse_train_args', 'args_config', 'main']
+           'Recipe', 'ablation', 'ablation_summary', 'train_parser', 'parse_train_args', 'args_config']
 
 # %% ../nbs/04_train.ipynb #279d18d9
-import argparse, copy, dataclasses, os, random, sys, time
+import argparse, copy, dataclasses, os, random, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import CrystalDataset, batches, group_split, load_folder, random_split
-from .graph import GraphError, GraphSettings
+from .graph import GraphSettings
 from .model import DROPOUT_MASKS, CGCNN, CheckpointError, Ensemble, ModelConfig, dataset_outputs, load_checkpoint, reuse_freed_memory, save_checkpoint
 
 # %% ../nbs/04_train.ipynb #ab9d2932
@@ -185,6 +185,8 @@ class Recipe:
     options: dict = field(default_factory=dict)  # `ModelConfig` fields that differ from the defaults
     epochs: int = 150  # epochs of the cosine schedule (the best validation epoch is kept)
     seed: int = 0  # weights, shuffling and group split
+    n_members: int = 5  # networks of the ensemble (their disagreement is σ_epistemic)
+    calibration: str = 'val'  # σ calibration (`calibrate`): the validation split, or 'cv' (group 5-fold) for small data
 
     def config(self, n_classes:int=0): # classes of a classification property (from the data)
         "The recipe's `ModelConfig`."
@@ -194,9 +196,9 @@ RECIPES = {r.property: r for r in [
     Recipe('formation_energy_per_atom', 'eV/atom', options=dict(crystal_context=True)),
     Recipe('log10_bulk_modulus', 'log10 GPa'),
     Recipe('log10_shear_modulus', 'log10 GPa'),
-    Recipe('defect_class', task='classification', options=dict(crystal_context=True)),
-    Recipe('band_gap', 'eV', data='data/nirich/dft', options=dict(lower_bound=0.0)),
-    Recipe('fermi_level', 'eV', data='data/nirich/dft')]}
+    Recipe('defect_class', task='classification', options=dict(crystal_context=True), n_members=1),
+    Recipe('band_gap', 'eV', data='data/nirich/dft', options=dict(lower_bound=0.0), calibration='cv'),
+    Recipe('fermi_level', 'eV', data='data/nirich/dft', calibration='cv')]}
 
 # %% ../nbs/04_train.ipynb #ba2a5eb4
 ABLATION_CONFIGS = {  # the ablation of the multi-scale/attention design (see the model notebook)
@@ -248,8 +250,10 @@ TRAIN_EXAMPLES = """examples:
   nirich-train --recipe band_gap --out band_gap.pt     # exactly the shipped band-gap recipe (data/nirich/dft)
 
 --recipe NAME sets the data folder, property, task, unit, architecture, epochs and seed of a shipped model
-(nirich_cgcnn.train.RECIPES); options given as well override it. The shipped σ calibration (group 5-fold
-cross-validation) is fitted by `make shipped-NAME`, which trains with the same recipe."""
+(nirich_cgcnn.train.RECIPES); options given as well override it. Regression models come out with σ calibrated as
+the shipped ones are (nirich_cgcnn.calibrate): on the validation split by default, its shape chosen by nested
+group cross-validation; --calibration cv fits it on a group 5-fold cross-validation instead (five more trainings,
+for small data), none keeps the raw σ."""
 
 def _positive(kind, minimum, strict=False):
     "An argparse type: a number of `kind` ≥ `minimum` (> with `strict`), with a clear message otherwise."
@@ -289,6 +293,7 @@ def train_parser():
     t.add_argument('--patience', type=_positive(int, 1), default=None, help='early-stopping patience in epochs (default: train every epoch, keep the best)')
     t.add_argument('--n-members', type=_positive(int, 1), default=1, help='> 1: an ensemble of networks from seeds seed, seed + 1, … (default: 1)')
     t.add_argument('--init', help='checkpoint whose embedding and convolutions start the model (transfer learning)')
+    t.add_argument('--calibration', choices=['val', 'cv', 'none'], default='val', help='σ calibration of a regression model: validation split (default), group 5-fold CV, or none')
     m = p.add_argument_group('architecture (ModelConfig)')
     m.add_argument('--atom-fea-len', type=_positive(int, 1), default=d.atom_fea_len, help='atom embedding width (default: %(default)s)')
     m.add_argument('--n-conv', type=_positive(int, 1), default=d.n_conv, help='convolution layers (default: %(default)s)')
@@ -313,7 +318,8 @@ def parse_train_args(argv=None):
     args = p.parse_args(argv)
     if args.recipe:
         r = RECIPES[args.recipe]
-        p.set_defaults(data=r.data, property=r.property, task=r.task, unit=r.unit, epochs=r.epochs, seed=r.seed, skip_unlabelled=True, **r.options)
+        p.set_defaults(data=r.data, property=r.property, task=r.task, unit=r.unit, epochs=r.epochs, seed=r.seed, skip_unlabelled=True,
+                       n_members=r.n_members, calibration=r.calibration, **r.options)
         args = p.parse_args(argv)
     if args.data is None: p.error('give a DATA folder, or --recipe NAME')
     max_neighbors = args.max_neighbors or (2 * ModelConfig.short_neighbors if args.multiscale else GraphSettings.max_neighbors)
@@ -334,24 +340,3 @@ def args_config(args, # from `parse_train_args`
                        attention=args.attention, multiscale=args.multiscale, crystal_context=args.crystal_context,
                        crystal_pool=args.crystal_pool, readout=args.readout, lower_bound=args.lower_bound,
                        graph=GraphSettings(cutoff=args.cutoff, max_neighbors=args.max_neighbors))
-
-def main(argv=None):
-    "CLI: `nirich-train DATA [options]` or `nirich-train --recipe NAME` (see `--help`)."
-    args = parse_train_args(argv)
-    try:
-        config = args_config(args)
-        dataset = load_folder(args.data, args.property, args.task, settings=config.graph, skip_unlabelled=args.skip_unlabelled)
-        if len(dataset) < 2:
-            sys.exit(f"nirich-train: error: {Path(args.data) / 'id_prop.csv'}: {len(dataset)} labelled structure(s); training needs at least 2 "
-                     "(a train/validation/test split; predict a single structure with nirich-predict)")
-        config = args_config(args, len(dataset.classes) if dataset.classes else 0)
-        split = split_dataset(dataset, seed=args.seed, by_group=args.split == 'group')
-        model = train(dataset, config, args.unit, split, args.seed, args.out, init=args.init, n_members=args.n_members,
-                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience)
-    except GraphError as e: sys.exit(f'nirich-train: error: {e}')
-    metric = 'error rate' if args.task == 'classification' else f'MAE ({args.unit})'
-    print(f"wrote {args.out}: {dataset.property}{f' (recipe {args.recipe})' if args.recipe else ''}, test {metric} = {model.meta['test_error']}")
-
-# %% ../nbs/04_train.ipynb #5574f964
-#| eval: false
-if __name__ == '__main__': main()

@@ -11,7 +11,7 @@ import torch
 from nirich_cgcnn.data import DataError, load_folder
 from nirich_cgcnn.model import CheckpointError, load_checkpoint
 from nirich_cgcnn.predict import main as predict_main
-from nirich_cgcnn.train import main as train_main
+from nirich_cgcnn.calibrate import main as train_main
 
 CORPUS = Path(__file__).parent / 'bad_inputs'
 EXPECTED = {  # folder: (file named in the message, words naming the problem)
@@ -117,7 +117,7 @@ def test_training_on_a_single_structure_is_one_clear_error(tmp_path):
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):
-    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.train', str(CORPUS / 'nan_label'), '--out', str(tmp_path / 'm.pt')],
+    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.calibrate', str(CORPUS / 'nan_label'), '--out', str(tmp_path / 'm.pt')],
                          capture_output=True, text=True)
     assert run.returncode != 0
     assert "nirich-train: error:" in run.stderr and "label 'nan' of id a" in run.stderr

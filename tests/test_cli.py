@@ -77,7 +77,7 @@ def test_predict_refuses_bad_arguments_with_one_message(argv, message, tmp_path)
 
 
 def test_train_refuses_bad_arguments_with_one_message(tmp_path):
-    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.train', str(SAMPLE), '--dropout', '1.5', '--out', str(tmp_path / 'm.pt')],
+    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.calibrate', str(SAMPLE), '--dropout', '1.5', '--out', str(tmp_path / 'm.pt')],
                          capture_output=True, text=True)
     assert run.returncode == 2 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == 'nirich-train: error: argument --dropout: 1.5 must be < 1'

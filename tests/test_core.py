@@ -84,7 +84,7 @@ def test_classification_head(tiny):
 
 def test_cli_end_to_end(tiny, tmp_path):
     checkpoint, csv, png = tmp_path / 'm.pt', tmp_path / 'p.csv', tmp_path / 'p.png'
-    subprocess.run([sys.executable, '-m', 'nirich_cgcnn.train', str(tiny), '--property', 'volume_per_atom',
+    subprocess.run([sys.executable, '-m', 'nirich_cgcnn.calibrate', str(tiny), '--property', 'volume_per_atom',
                     '--epochs', '5', '--out', str(checkpoint)], check=True, capture_output=True)
     subprocess.run([sys.executable, '-m', 'nirich_cgcnn.predict', str(checkpoint), str(tiny), '--n-dropout', '25',
                     '--out', str(csv), '--figure', str(png)], check=True, capture_output=True)
