@@ -13,35 +13,10 @@ from .data import load_folder
 from .graph import GraphError
 from .model import save_checkpoint
 from .train import args_config, parse_train_args, split_dataset, train
-from .uncertainty import (DOFS, IDENTITY_CALIBRATION, evaluate, fit_sigma_calibration, nested_calibration,
-                                      out_of_fold_table)
+from .uncertainty import IDENTITY_CALIBRATION, evaluate, out_of_fold_table, select_calibration
 
 # %% auto #0
-__all__ = ['CALIBRATIONS', 'calibration_fit', 'shape_scores', 'select_calibration', 'calibration_table', 'row_groups',
-           'calibrate', 'main']
-
-# %% ../nbs/06c_calibrate.ipynb #f6106f8d
-def calibration_fit(power:bool, dof:float): # shape: fit the power b (else b = 1); Student-t ν (∞: Gaussian)
-    "A function table -> calibration of one shape."
-    return lambda t: fit_sigma_calibration(t['target'], t['mu'], t['sigma'], power, dofs=(dof,))
-
-def shape_scores(table:pd.DataFrame, # uncalibrated predictions with `target`
-                 groups, # group of each row
-                 power:bool=True, # also try shapes with a fitted power b
-                 k:int=5, repeats:int=3): # nested group folds, fold draws
-    "`nested_calibration` metrics (on groups each fit did not see) of every shape (power?, ν)."
-    k = min(k, len(set(groups)))
-    return {(b, dof): nested_calibration(table, groups, k, repeats, calibration_fit(b, dof))
-            for b in ((False, True) if power else (False,)) for dof in DOFS}
-
-def select_calibration(table:pd.DataFrame, # uncalibrated predictions with `target`
-                       groups, # group of each row
-                       power:bool=True, k:int=5, repeats:int=3): # as `shape_scores`
-    "The calibration of the shape with the lowest held-out NLL, refitted on the whole table, with that shape's held-out metrics (`calibration_nested`); one group: a Gaussian scale."
-    if len(set(groups)) < 2: return calibration_fit(False, np.inf)(table) | {'calibration_nested': None}
-    scores = shape_scores(table, groups, power, k, repeats)
-    shape = min(scores, key=lambda s: scores[s]['nll'])
-    return calibration_fit(*shape)(table) | {'calibration_nested': scores[shape]}
+__all__ = ['CALIBRATIONS', 'calibration_table', 'row_groups', 'calibrate', 'main']
 
 # %% ../nbs/06c_calibrate.ipynb #d945b1ee
 CALIBRATIONS = ('val', 'cv', 'none')

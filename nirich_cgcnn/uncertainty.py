@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['IDENTITY_CALIBRATION', 'DOFS', 'LEVELS', 'TARGETS', 'predictive_nll', 'interval_coverage', 'miscalibration_area',
            'coverage_interval', 'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'best_sigma_scale',
-           'fit_sigma_calibration', 'apply_calibration', 'recalibrate', 'group_folds', 'out_of_fold_table',
-           'calibration_curve', 'table_dof', 'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate',
-           'plot_report', 'nested_calibration', 'held_out_comparison', 'ood_experiment', 'plot_ood',
-           'best_constant_mae', 'cv_baseline', 'same_split', 'results_table']
+           'fit_sigma_calibration', 'apply_calibration', 'group_folds', 'out_of_fold_table', 'calibration_curve',
+           'table_dof', 'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
+           'nested_calibration', 'calibration_fit', 'shape_scores', 'select_calibration', 'recalibrate',
+           'held_out_comparison', 'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline', 'same_split',
+           'results_table']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -19,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from .dft_worker import METAL_GAP
+from .data import CrystalDataset
 from .model import Ensemble
 from .predict import as_model, interval_half_width, predict_table, predictive_dof, sigma_factor, t_scale
 
@@ -111,18 +113,6 @@ def apply_calibration(table:pd.DataFrame, # from `predict_table` (regression), u
     factor = sigma_factor(calibration, table['sigma'].to_numpy())
     return table.assign(**{c: factor * table[c] for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric')},
                         dof=predictive_dof(calibration))
-
-def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
-                validation, # labelled validation data (folder with id_prop.csv, or `CrystalDataset`)
-                n_dropout:int=25, # Monte Carlo dropout samples
-                power:bool=True): # fit the power b too (see `fit_sigma_calibration`)
-    "The model with its σ calibration refitted on validation data; returns (model, calibration)."
-    model = as_model(model)
-    model.meta.update(IDENTITY_CALIBRATION)
-    table = predict_table(model, validation, n_dropout)
-    calibration = fit_sigma_calibration(table['target'], table['mu'], table['sigma'], power)
-    model.meta.update(calibration)
-    return model, calibration
 
 # %% ../nbs/06_uncertainty.ipynb #897fd5ba
 def group_folds(groups, # group of every structure of the dataset
@@ -241,6 +231,43 @@ def nested_calibration(table:pd.DataFrame, # uncalibrated out-of-fold table with
         runs.append(regression_metrics(pd.concat([apply_calibration(table.iloc[held], fit(table.drop(table.index[held])))
                                                   for held in folds])))
     return {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+
+# %% ../nbs/06_uncertainty.ipynb #52029df8
+def calibration_fit(power:bool, dof:float): # shape: fit the power b (else b = 1); Student-t ν (∞: Gaussian)
+    "A function table -> calibration of one shape (`fit_sigma_calibration` with that shape)."
+    return lambda t: fit_sigma_calibration(t['target'], t['mu'], t['sigma'], power, dofs=(dof,))
+
+def shape_scores(table:pd.DataFrame, # uncalibrated predictions with `target`
+                 groups, # group of each row
+                 power:bool=True, # also try shapes with a fitted power b
+                 k:int=5, repeats:int=3): # nested group folds, fold draws
+    "`nested_calibration` metrics (on groups each fit did not see) of every shape (power?, ν)."
+    k = min(k, len(set(groups)))
+    return {(b, dof): nested_calibration(table, groups, k, repeats, calibration_fit(b, dof))
+            for b in ((False, True) if power else (False,)) for dof in DOFS}
+
+def select_calibration(table:pd.DataFrame, # uncalibrated predictions with `target`
+                       groups, # group of each row
+                       power:bool=True, k:int=5, repeats:int=3): # as `shape_scores`
+    "The calibration of the shape with the lowest held-out NLL, refitted on the whole table, with that shape's held-out metrics (`calibration_nested`); one group: a Gaussian scale."
+    if len(set(groups)) < 2: return calibration_fit(False, np.inf)(table) | {'calibration_nested': None}
+    scores = shape_scores(table, groups, power, k, repeats)
+    shape = min(scores, key=lambda s: scores[s]['nll'])
+    return calibration_fit(*shape)(table) | {'calibration_nested': scores[shape]}
+
+def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
+                validation, # labelled validation data (folder with id_prop.csv, or `CrystalDataset`, whose groups are used)
+                n_dropout:int=25, # Monte Carlo dropout samples
+                power:bool=True): # try shapes with a fitted power b too (see `fit_sigma_calibration`)
+    "The model with its σ calibration refitted on validation data by `select_calibration`; returns (model, calibration)."
+    model = as_model(model)
+    model.meta.update(IDENTITY_CALIBRATION)
+    table = predict_table(model, validation, n_dropout)
+    has_groups = isinstance(validation, CrystalDataset) and validation.groups is not None
+    calibration = select_calibration(table, validation.groups if has_groups else list(table['id']), power)
+    model.meta.update(calibration)
+    return model, calibration
+
 
 # %% ../nbs/06_uncertainty.ipynb #cfb04148
 def held_out_comparison(model, # trained model (`CGCNN` or `Ensemble`), uncalibrated

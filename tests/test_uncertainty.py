@@ -11,7 +11,7 @@ from nirich_cgcnn.data import from_structures
 from nirich_cgcnn.model import ModelConfig
 from nirich_cgcnn.predict import predict_table
 from nirich_cgcnn.train import train
-from nirich_cgcnn.uncertainty import fit_sigma_calibration, fit_sigma_scale, recalibrate, regression_metrics
+from nirich_cgcnn.uncertainty import fit_sigma_calibration, fit_sigma_scale, recalibrate, regression_metrics, select_calibration
 
 
 def true_noise(a): return 0.02 + 0.15 * (a - 2.6) / 0.8
@@ -51,12 +51,15 @@ def test_recalibration_replaces_a_wrong_calibration(synthetic):
     own = fit_sigma_calibration(table['target'], table['mu'], table['sigma'])
     assert 0.7 < own['sigma_scale'] < 1.4  # trained with β-NLL, the model is roughly calibrated already
     assert 0.5 < own['sigma_power'] < 1.5  # and its σ follows the true noise (no reshaping needed)
+    chosen = select_calibration(table, list(table['id']))  # the shape by held-out NLL (no groups: one per structure)
     model.meta.update(sigma_scale=0.5, sigma_power=2.0, sigma_reference=0.05)  # a wrong calibration
     model, calibration = recalibrate(model, validation)
-    assert calibration == pytest.approx(own, abs=1e-6)  # refitted from the raw σ, not on top of the old one
+    chosen.pop('calibration_nested'), calibration.pop('calibration_nested')
+    assert calibration == pytest.approx(chosen, abs=1e-6)  # refitted from the raw σ, not on top of the old one
     table = predict_table(model, validation)
-    again = fit_sigma_calibration(table['target'], table['mu'], table['sigma'])  # calibrated σ needs no more change
-    assert again['sigma_dof'] == own['sigma_dof'] and again['sigma_scale'] == pytest.approx(1, abs=0.01)
+    shape = dict(power=calibration['sigma_power'] != 1.0, dofs=(calibration['sigma_dof'] or np.inf,))  # the chosen shape, refitted
+    again = fit_sigma_calibration(table['target'], table['mu'], table['sigma'], **shape)
+    assert again['sigma_scale'] == pytest.approx(1, abs=0.01)  # calibrated σ needs no more change
     assert again['sigma_power'] == pytest.approx(1, abs=0.02)
     assert 0.85 < regression_metrics(table)['coverage_90'] < 0.95
 
