@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nirich_cgcnn.calculator import NiRichCalculator, dataset_frames, energy_drift, energy_forces_stress, relax, run_md
+from nirich_cgcnn.calculator import NiRichCalculator, dataset_frames, energy_drift, relax, run_md
+from nirich_cgcnn.forces import energy_forces_stress
 from nirich_cgcnn.data import collate
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.oracle import oracle_calculator, to_atoms

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from nirich_cgcnn.calculator import NiRichCalculator, atoms_batch, energy_forces_stress, relax
+from nirich_cgcnn.calculator import NiRichCalculator, relax
+from nirich_cgcnn.forces import energy_forces_stress
 from nirich_cgcnn.data import GraphBatch
 from nirich_cgcnn.graph import edge_vectors
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint

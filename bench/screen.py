@@ -12,7 +12,6 @@ figures/bench_screen_<name>.json.
 import argparse, json, resource, shutil, time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from nirich_cgcnn.engine import close_client, start_client

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from pymatgen.core import Lattice, Structure
 
-from .calculator import atoms_symbol, energy_forces_stress
+from .calculator import atoms_symbol
+from .forces import energy_forces_stress
 from .data import GraphBatch
 from .graph import GraphError, GraphSettings, edge_vectors, nearest_per_atom, neighbor_edges, to_structure
 from .model import CGCNN, load_checkpoint, shipped_checkpoint

@@ -232,7 +232,7 @@ def nested_calibration(table:pd.DataFrame, # uncalibrated out-of-fold table with
                                                   for held in folds])))
     return {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
 
-# %% ../nbs/06_uncertainty.ipynb #52029df8
+# %% ../nbs/06_uncertainty.ipynb #a43e3de3
 def calibration_fit(power:bool, dof:float): # shape: fit the power b (else b = 1); Student-t ν (∞: Gaussian)
     "A function table -> calibration of one shape (`fit_sigma_calibration` with that shape)."
     return lambda t: fit_sigma_calibration(t['target'], t['mu'], t['sigma'], power, dofs=(dof,))

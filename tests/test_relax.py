@@ -11,7 +11,8 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from threadpoolctl import threadpool_limits
 
 from nirich_cgcnn import relax as R
-from nirich_cgcnn.calculator import NiRichCalculator, atoms_batch, energy_forces_stress, relax
+from nirich_cgcnn.calculator import NiRichCalculator, atoms_batch, relax
+from nirich_cgcnn.forces import energy_forces_stress
 from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.structures import generate_structures, layered_host
 
