@@ -62,5 +62,5 @@ def max_forces(potential:CGCNN, # potential in eval mode (e.g. the shipped `ener
     for idx, batch in batches(dataset, batch_size):
         _, forces, _ = energy_forces_stress(potential, batch)
         norms = forces.detach().norm(dim=1)
-        out[np.asarray(idx)] = torch.zeros(batch.n_crystals).index_reduce_(0, batch.atom_crystal, norms, 'amax').numpy()
+        out[np.asarray(idx)] = torch.zeros(batch.n_crystals).scatter_reduce_(0, batch.atom_crystal, norms, 'amax').numpy()
     return out

@@ -20,7 +20,7 @@ from .structures import DEFECT_CLASSES, FAMILIES, atomic_write, generate_structu
 from .graph import GraphError, GraphSettings, structure_graph, check_elements, default_atom_table
 from .data import CrystalDataset, read_cif
 from .model import load_checkpoint, shipped_checkpoint
-from .predict import interval_half_width, predict_table
+from .predict import interval_half_width, predict_table, relaxation_check
 from .engine import run_pending, start_client, close_client
 from .relax import relax_batch
 
@@ -144,7 +144,7 @@ def predict_properties(structures:list, # pymatgen structures (relaxed, or as gi
         g = model.config.graph
         if g not in graphs: graphs[g] = [structure_graph(s, g) for s in structures]
         data = CrystalDataset([str(i) for i in range(len(structures))], graphs[g])
-        table = predict_table(model, data, settings.n_dropout)
+        table = predict_table(model, data, settings.n_dropout, check_relaxed=False)  # checked once in `screen_rows`
         parts.append(property_columns(name, table, model.config.lower_bound))
         if name == "formation_energy_per_atom" and "unseen_elements" in table: parts.append(table[["unseen_elements"]])
     return pd.concat(parts, axis=1)
@@ -172,6 +172,8 @@ def screen_rows(item:tuple, # work item
         for cid, _ in kept: rows[cid] |= dict(relaxed=False)
     if kept:
         preds = predict_properties([s for _, s in kept], settings, built)
+        if not settings.relax:  # predicted as given: say how far from relaxed each input is (`max_force`, `near_relaxed`)
+            preds = preds.join(relaxation_check(CrystalDataset([cid for cid, _ in kept], built[GraphSettings()])))
         for (cid, s), row in zip(kept, preds.to_dict("records")):
             rows[cid] |= dict(n_atoms=len(s), formula=s.composition.formula.replace(" ", "")) | row
     return pd.DataFrame(list(rows.values()))

@@ -138,7 +138,7 @@ def out_of_fold_table(dataset, # labelled `CrystalDataset` with groups
     tables = []
     for fit_part, stop_part, held_out in group_folds(dataset.groups, indices, k, seed):
         model = train(dataset, split=(fit_part, stop_part, np.array([], int)), seed=seed, progress=False, **train_kwargs)
-        tables.append(predict_table(model, dataset.subset(held_out), n_dropout))
+        tables.append(predict_table(model, dataset.subset(held_out), n_dropout, check_relaxed=False))
     return pd.concat(tables, ignore_index=True)
 
 # %% ../nbs/06_uncertainty.ipynb #8f912ae8
@@ -182,7 +182,7 @@ def evaluate(model, # a `CGCNN` or checkpoint path
              n_dropout:int=25): # Monte Carlo dropout samples
     "(metrics dict, prediction table) of a model on labelled data."
     model = as_model(model)
-    table = predict_table(model, data, n_dropout)
+    table = predict_table(model, data, n_dropout, check_relaxed=False)  # labelled data: relaxed cells
     if model.config.task == 'classification': return classification_metrics(table), table
     return regression_metrics(table, model.meta.get('property', '')), table
 
@@ -262,7 +262,7 @@ def recalibrate(model, # a `CGCNN` or checkpoint path (regression)
     "The model with its σ calibration refitted on validation data by `select_calibration`; returns (model, calibration)."
     model = as_model(model)
     model.meta.update(IDENTITY_CALIBRATION)
-    table = predict_table(model, validation, n_dropout)
+    table = predict_table(model, validation, n_dropout, check_relaxed=False)
     has_groups = isinstance(validation, CrystalDataset) and validation.groups is not None
     calibration = select_calibration(table, validation.groups if has_groups else list(table['id']), power)
     model.meta.update(calibration)
@@ -276,7 +276,7 @@ def held_out_comparison(model, # trained model (`CGCNN` or `Ensemble`), uncalibr
                         n_dropout:int=25): # Monte Carlo dropout samples
     "(mean error and σ parts in and out of distribution with their ratios, prediction table with an `ood` flag)."
     model, _ = recalibrate(model, dataset.subset(val), n_dropout)
-    preds = pd.concat([predict_table(model, dataset.subset(idx), n_dropout).assign(ood=flag)
+    preds = pd.concat([predict_table(model, dataset.subset(idx), n_dropout, check_relaxed=False).assign(ood=flag)
                        for idx, flag in ((test, False), (held_out, True))], ignore_index=True)
     means = preds.assign(error=(preds['target'] - preds['mu']).abs()).groupby('ood')[['error', 'sigma_epistemic', 'sigma_aleatoric', 'sigma']].mean()
     return dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(),

@@ -81,3 +81,21 @@ def test_train_refuses_bad_arguments_with_one_message(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == 'nirich-train: error: argument --dropout: 1.5 must be < 1'
+
+
+def test_predict_says_once_when_inputs_are_far_from_relaxed(tmp_path):
+    from pymatgen.core import Structure
+    import pandas as pd
+    cell = Structure.from_file(SAMPLE / 'LiNiO2_Li-vacancy_0027_cee743.cif')
+    shaken = cell.copy(); shaken.perturb(0.2, min_distance=0.2)
+    folder = tmp_path / 'in'; folder.mkdir()
+    cell.to(filename=str(folder / 'relaxed.cif')); shaken.to(filename=str(folder / 'shaken.cif'))
+    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.predict', 'formation_energy_per_atom', str(folder), '--n-dropout', '2',
+                          '--out', str(tmp_path / 'p.csv')], capture_output=True, text=True)
+    assert run.returncode == 0 and 'Warning' not in run.stderr, run.stderr
+    assert run.stdout.count('far from a relaxed geometry') == 1 and '1 structures are far' in run.stdout
+    table = pd.read_csv(tmp_path / 'p.csv').set_index('id')
+    assert table.loc['relaxed', 'near_relaxed'] and not table.loc['shaken', 'near_relaxed']
+    run = subprocess.run([sys.executable, '-m', 'nirich_cgcnn.predict', 'formation_energy_per_atom', str(folder), '--n-dropout', '2',
+                          '--no-relax-check', '--out', str(tmp_path / 'q.csv')], capture_output=True, text=True)
+    assert 'far from' not in run.stdout and 'max_force' not in pd.read_csv(tmp_path / 'q.csv')

@@ -52,6 +52,8 @@ def test_no_relax_is_the_plain_prediction(tmp_path, client):
     assert not table["relaxed"].any()
     np.testing.assert_allclose(table["formation_energy_per_atom"], direct["mu"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(table["formation_energy_per_atom_sigma"], direct["sigma"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(table["max_force"], direct["max_force"], rtol=0, atol=1e-5)  # the input check, once per candidate
+    assert (table["near_relaxed"] == direct["near_relaxed"]).all()
 
 
 def test_bad_candidates_become_error_rows(tmp_path, client):
