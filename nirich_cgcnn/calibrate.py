@@ -12,14 +12,19 @@ import pandas as pd
 from .data import load_folder
 from .graph import GraphError
 from .model import save_checkpoint
+from .predict import embedding_reference
 from .train import args_config, parse_train_args, split_dataset, train
 from .uncertainty import IDENTITY_CALIBRATION, evaluate, out_of_fold_table, select_calibration
 
 # %% auto #0
-__all__ = ['CALIBRATIONS', 'calibration_table', 'row_groups', 'calibrate', 'main']
+__all__ = ['CALIBRATIONS', 'split_indices', 'calibration_table', 'row_groups', 'calibrate', 'main']
 
 # %% ../nbs/06c_calibrate.ipynb #d945b1ee
 CALIBRATIONS = ('val', 'cv', 'none')
+
+def split_indices(model, dataset, *names)->np.ndarray: # model with its `split` in meta; its dataset; 'train', 'val', 'test'
+    "Dataset indices of the named parts of the model's split."
+    return np.array([dataset.ids.index(i) for name in names for i in model.meta['split'][name]], dtype=int)
 
 def calibration_table(model, # trained regression model (`CGCNN` or `Ensemble`) with its `split` in meta, σ uncalibrated
                       dataset, # the dataset it was trained on
@@ -27,11 +32,9 @@ def calibration_table(model, # trained regression model (`CGCNN` or `Ensemble`) 
                       seed:int=0, n_dropout:int=25, # folds and weights; MC-dropout samples
                       **train_kwargs): # 'cv': passed to `train` (config, epochs, n_members, init, …)
     "Uncalibrated predictions with labels for a calibration fit: the validation split, or out-of-fold over train + validation."
-    split = model.meta['split']
-    index = lambda names: np.array([dataset.ids.index(i) for name in names for i in split[name]], dtype=int)
-    if how == 'cv': return out_of_fold_table(dataset, index(['train', 'val']), seed=seed, n_dropout=n_dropout, **train_kwargs)
+    if how == 'cv': return out_of_fold_table(dataset, split_indices(model, dataset, 'train', 'val'), seed=seed, n_dropout=n_dropout, **train_kwargs)
     if how != 'val': raise ValueError(f"calibration must be one of {CALIBRATIONS}, not {how!r}")
-    return evaluate(model, dataset.subset(index(['val'])), n_dropout)[1]
+    return evaluate(model, dataset.subset(split_indices(model, dataset, 'val')), n_dropout)[1]
 
 def row_groups(table:pd.DataFrame, dataset)->list: # prediction table; the dataset its ids come from
     "The group of each row (its id where the dataset has no groups)."
@@ -44,7 +47,8 @@ def calibrate(model, # trained regression model, changed in place
               table:pd.DataFrame|None=None, # a calibration table computed already (e.g. a saved CV table)
               power:bool=True, seed:int=0, n_dropout:int=25, # as `select_calibration` and `calibration_table`
               **train_kwargs): # 'cv': passed to `train`
-    "(model with its σ calibration in meta, the table it was fitted on); too few validation structures leave σ raw."
+    "(model with its σ calibration and its training structures' embeddings in meta, the table the calibration was fitted on); too few validation structures leave σ raw."
+    model.meta['training_embeddings'] = embedding_reference(model, dataset.subset(split_indices(model, dataset, 'train')))  # for `training_distance`
     model.meta.update(IDENTITY_CALIBRATION, calibration=how)
     if how == 'none': return model, None
     table = calibration_table(model, dataset, how, seed, n_dropout, **train_kwargs) if table is None else table

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['RELAXED_MAX_FORCE', 'PREDICT_EXAMPLES', 'as_model', 'as_dataset', 'folder_targets', 'sigma_factor', 'predictive_dof',
            't_scale', 'interval_half_width', 'regression_table', 'classification_table', 'unseen_elements',
-           'UnrelaxedInputWarning', 'shipped_potential', 'relaxation_check', 'predict_table', 'predict',
-           'plot_predictions', 'with_interval', 'writable_file', 'write_csv', 'predict_parser', 'main']
+           'UnrelaxedInputWarning', 'shipped_potential', 'relaxation_check', 'crystal_embeddings', 'knn_distance',
+           'embedding_reference', 'training_distance', 'predict_table', 'predict', 'plot_predictions', 'with_interval',
+           'writable_file', 'write_csv', 'predict_parser', 'main']
 
 # %% ../nbs/05_predict.ipynb #c3e63f5b
 import argparse, os, sys, warnings
@@ -18,10 +19,10 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from .data import CrystalDataset, from_structures, load_folder, read_id_prop
+from .data import CrystalDataset, batches, from_structures, load_folder, read_id_prop
 from .forces import max_forces
 from .graph import GraphError
-from .model import CGCNN, dataset_outputs, load_checkpoint, mc_dropout, shipped_checkpoint
+from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, mean_pool, shipped_checkpoint
 from .original import original_checkpoint
 from .structures import atomic_write
 
@@ -118,6 +119,39 @@ def relaxation_check(dataset:CrystalDataset): # structures to predict
     forces = max_forces(shipped_potential(), dataset.graphs)
     return pd.DataFrame({'max_force': forces, 'near_relaxed': forces <= RELAXED_MAX_FORCE})
 
+# %% ../nbs/05_predict.ipynb #604adac6
+def crystal_embeddings(model, # a `CGCNN` or `Ensemble` (its first network)
+                       dataset:CrystalDataset, # structures
+                       batch_size:int=512)->np.ndarray:
+    "[n, atom_fea_len]: each structure's mean atom embedding after the convolutions, dropout off."
+    net = model.members[0] if isinstance(model, Ensemble) else model
+    with mc_dropout(net, enabled=False), torch.no_grad():
+        return torch.cat([mean_pool(net.atom_embeddings(batch), batch.atom_crystal, batch.n_crystals)
+                          for _, batch in batches(dataset, batch_size)]).numpy()
+
+def knn_distance(points, reference, # [n, d] and [m, d] arrays
+                 k:int=5, exclude_self:bool=False): # neighbours averaged; True: points are the reference (skip each one itself)
+    "Mean Euclidean distance of each point to its k nearest reference points."
+    d = torch.cdist(torch.as_tensor(np.asarray(points, np.float32)), torch.as_tensor(np.asarray(reference, np.float32)))
+    if exclude_self: d.fill_diagonal_(float('inf'))
+    return d.topk(min(k, d.shape[1] - exclude_self), dim=1, largest=False).values.mean(1).numpy()
+
+def embedding_reference(model, # trained model
+                        dataset:CrystalDataset, # its training structures
+                        max_structures:int=1000, k:int=5, seed:int=0)->dict: # sample size, neighbours, sample seed
+    "What `training_distance` measures against (stored in checkpoint meta as `training_embeddings`)."
+    e = crystal_embeddings(model, dataset)
+    if len(e) > max_structures: e = e[np.random.default_rng(seed).choice(len(e), max_structures, replace=False)]
+    e = e.astype(np.float16)
+    return {'embeddings': e.tobytes(), 'shape': list(e.shape), 'k': k, 'scale': float(np.median(knn_distance(e, e, k, exclude_self=True)))}
+
+def training_distance(model, # a model whose meta holds `training_embeddings`
+                      dataset:CrystalDataset)->np.ndarray: # structures
+    "Distance of each structure to the training structures in the embedding space, in units of theirs to each other."
+    ref = model.meta['training_embeddings']
+    reference = np.frombuffer(ref['embeddings'], np.float16).reshape(ref['shape'])
+    return knn_distance(crystal_embeddings(model, dataset), reference, ref['k']) / ref['scale']
+
 # %% ../nbs/05_predict.ipynb #afb3d4df
 def predict_table(model, # a `CGCNN` or checkpoint path
                   data, # folder, list of structures, or `CrystalDataset`
@@ -126,7 +160,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
                   cache_dir=None, # graph cache (None: default)
                   seed:int=0, # seed of the dropout masks (same seed, same predictions)
                   check_relaxed:bool=True): # add `relaxation_check` columns, and warn once when some inputs are far from relaxed
-    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric, dof (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements, max_force and near_relaxed."
+    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric, dof (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements, max_force and training_distance if it records its training embeddings, max_force and near_relaxed."
     model = as_model(model)
     dataset = as_dataset(data, model, cache_dir)
     with torch.random.fork_rng(), mc_dropout(model, enabled=n_dropout > 0):
@@ -137,6 +171,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
     targets = folder_targets(data, dataset.ids, model.meta.get('property'), model.config.task == 'classification')
     if targets is not None: table['target'] = targets
     if 'elements' in model.meta: table['unseen_elements'] = unseen_elements(model.meta['elements'], dataset)
+    if 'training_embeddings' in model.meta: table['training_distance'] = training_distance(model, dataset)
     if model.meta.get('sigma_note'):  # a model without an uncertainty estimate (original CGCNN): σ is NaN, and the table says why
         table[[c for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric') if c in table]] = np.nan
         table['sigma_note'] = model.meta['sigma_note']
