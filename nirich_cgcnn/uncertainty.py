@@ -8,8 +8,8 @@ __all__ = ['IDENTITY_CALIBRATION', 'DOFS', 'LEVELS', 'TARGETS', 'predictive_nll'
            'fit_sigma_calibration', 'apply_calibration', 'group_folds', 'out_of_fold_table', 'calibration_curve',
            'table_dof', 'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
            'nested_calibration', 'calibration_fit', 'shape_scores', 'select_calibration', 'recalibrate',
-           'held_out_comparison', 'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline', 'same_split',
-           'results_table', 'ood_columns', 'cost_columns']
+           'held_out_comparison', 'distance_use', 'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline',
+           'same_split', 'results_table', 'ood_columns', 'cost_columns']
 
 # %% ../nbs/06_uncertainty.ipynb #720e03a5
 import json
@@ -22,7 +22,7 @@ from scipy import stats
 from .dft_worker import METAL_GAP
 from .data import CrystalDataset
 from .model import Ensemble
-from .predict import as_model, interval_half_width, predict_table, predictive_dof, sigma_factor, t_scale
+from .predict import as_model, embedding_reference, interval_half_width, predict_table, predictive_dof, sigma_factor, t_scale
 
 # %% ../nbs/06_uncertainty.ipynb #0f4656ee
 def predictive_nll(y, mu, sigma, # labels, predicted means and standard deviations
@@ -280,9 +280,21 @@ def held_out_comparison(model, # trained model (`CGCNN` or `Ensemble`), uncalibr
                        for idx, flag in ((test, False), (held_out, True))], ignore_index=True)
     means = preds.assign(error=(preds['target'] - preds['mu']).abs()).groupby('ood')[['error', 'sigma_epistemic', 'sigma_aleatoric', 'sigma']].mean()
     coverage = {flag: regression_metrics(part)['coverage_90'] for flag, part in preds.groupby('ood')}
-    return dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(), coverage_90_in=coverage[False], coverage_90_ood=coverage[True],
-                epistemic_ratio=float(means.loc[True, 'sigma_epistemic'] / means.loc[False, 'sigma_epistemic']),
-                error_ratio=float(means.loc[True, 'error'] / means.loc[False, 'error'])), preds
+    summary = dict(mean_in=means.loc[False].to_dict(), mean_ood=means.loc[True].to_dict(), coverage_90_in=coverage[False], coverage_90_ood=coverage[True],
+                   epistemic_ratio=float(means.loc[True, 'sigma_epistemic'] / means.loc[False, 'sigma_epistemic']),
+                   error_ratio=float(means.loc[True, 'error'] / means.loc[False, 'error']))
+    return summary | (distance_use(preds) if 'training_distance' in preds else {}), preds
+
+def distance_use(preds:pd.DataFrame): # `held_out_comparison` predictions with `training_distance`
+    "What `training_distance` adds: its rank correlation with |error| (all, and out of distribution), its mean ratio out/in, and the 90 % coverage in and out with σ widened by max(1, distance) (no parameter fitted)."
+    error = (preds['target'] - preds['mu']).abs()
+    widened = preds.assign(**{c: preds[c] * preds['training_distance'].clip(lower=1) for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric')})
+    coverage = {flag: regression_metrics(part)['coverage_90'] for flag, part in widened.groupby('ood')}
+    ood = preds['ood'].to_numpy()
+    return dict(distance_ratio=float(preds.loc[ood, 'training_distance'].mean() / preds.loc[~ood, 'training_distance'].mean()),
+                spearman_distance_error=float(stats.spearmanr(preds['training_distance'], error).statistic),
+                spearman_distance_error_ood=float(stats.spearmanr(preds.loc[ood, 'training_distance'], error[ood]).statistic),
+                coverage_90_in_widened=coverage[False], coverage_90_ood_widened=coverage[True])
 
 def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and `column`
                    property:str='formation_energy_per_atom', # regression target
@@ -303,6 +315,7 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
     if not len(ood): raise ValueError(f"{data_dir}: no structure has {column} = {value!r}")
     tr, va, te = (rest[part] for part in group_split(np.asarray(dataset.groups)[rest], seed=seed))
     model = train(dataset, split=(tr, va, te), seed=seed, progress=False, **train_kwargs)
+    model.meta['training_embeddings'] = embedding_reference(model, dataset.subset(tr))  # for `training_distance`
     single = held_out_comparison(model.members[0], dataset, va, te, ood, n_dropout)[0] if isinstance(model, Ensemble) else None
     comparison, preds = held_out_comparison(model, dataset, va, te, ood, n_dropout)
     summary = dict(property=property, recipe=recipe, held_out=f'{column} = {value}', n_train=len(tr), n_val=len(va), n_test_in=len(te),

@@ -83,6 +83,7 @@ def test_ood_experiment_holds_out_the_named_structures(tmp_path):
     assert not set(ids) & set(preds.loc[~preds['ood'], 'id'])
     assert summary['n_train'] + summary['n_val'] + summary['n_test_in'] + summary['n_ood'] == 16
     assert np.isfinite(summary['epistemic_ratio']) and 0 <= summary['coverage_90_ood'] <= 1 and summary['recipe'] is None
+    assert summary['coverage_90_ood_widened'] >= summary['coverage_90_ood'] and -1 <= summary['spearman_distance_error'] <= 1  # σ only widens
     two, _ = ood_experiment(tiny, 'volume_per_atom', 'defect_class', 'pristine delithiated', epochs=3, n_dropout=5)
     delithiated = (tiny / 'id_prop.csv').read_text().count(',delithiated,')
     assert two['n_ood'] == len(pristine) + delithiated  # any of the space-separated values is held out
