@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['TRUNK_FIELDS', 'RECIPES', 'ABLATION_CONFIGS', 'TRAIN_EXAMPLES', 'seed_everything', 'regression_loss',
-           'validation_error', 'fit', 'split_dataset', 'load_trunk', 'train', 'ensemble_of', 'transfer_comparison',
-           'Recipe', 'ablation', 'ablation_summary', 'train_parser', 'parse_train_args', 'args_config']
+           'validation_error', 'fit', 'split_dataset', 'load_trunk', 'train', 'fit_options', 'member_path',
+           'finished_member', 'ensemble_of', 'transfer_comparison', 'Recipe', 'ablation', 'ablation_summary',
+           'train_parser', 'parse_train_args', 'args_config']
 
 # %% ../nbs/04_train.ipynb #279d18d9
 import argparse, copy, dataclasses, os, random, time
@@ -122,11 +123,15 @@ def train(dataset:CrystalDataset, # labelled structures
           init=None, # checkpoint (path or `CGCNN`) whose embedding and convolutions start the model (transfer learning)
           n_members:int=1, # > 1: an `Ensemble` of networks trained on one split from seeds seed, seed + 1, …
           **fit_kwargs): # passed to `fit` (epochs, lr, batch_size, …)
-    "Train a model on a labelled dataset; returns it in eval mode with split, history and test error in `meta`."
+    "Train a model on a labelled dataset; returns it in eval mode with split, history and test error in `meta`. With `out`, an ensemble's finished members are kept beside it until the ensemble is written, and a rerun resumes from them."
     if n_members > 1:
         split = split_dataset(dataset, seed=seed) if split is None else split
-        members = [train(dataset, config, unit, split, seed + m, init=init, **fit_kwargs) for m in range(n_members)]
-        return ensemble_of(members, dataset.subset(split[2]), out)
+        members = [finished_member(dataset, split, seed + m, member_path(out, m), config, fit_kwargs) or
+                   train(dataset, config, unit, split, seed + m, member_path(out, m), init=init, **fit_kwargs) for m in range(n_members)]
+        model = ensemble_of(members, dataset.subset(split[2]), out)
+        if out is not None:
+            for m in range(n_members): member_path(out, m).unlink(missing_ok=True)
+        return model
     seed_everything(seed)
     if config is None:
         config = ModelConfig(task='classification', n_classes=len(dataset.classes)) if dataset.classes else ModelConfig()
@@ -142,10 +147,23 @@ def train(dataset:CrystalDataset, # labelled structures
     history = fit(model, train_set, val_set, seed=seed, **fit_kwargs)
     if init is not None: model.meta['init'] = str(init) if not isinstance(init, CGCNN) else init.meta.get('property')
     model.meta.update(history=history, split={name: [dataset.ids[i] for i in idx] for name, idx in zip(('train', 'val', 'test'), (train_idx, val_idx, test_idx))},
-                      test_error=validation_error(model, test_set) if len(test_set) else None)
+                      test_error=validation_error(model, test_set) if len(test_set) else None, seed=seed, fit=fit_options(fit_kwargs))
     model.eval()
     if out is not None: save_checkpoint(model, out)
     return model
+
+def fit_options(fit_kwargs:dict)->dict: return {k: v for k, v in fit_kwargs.items() if k != 'progress'}  # what shapes the weights
+
+def member_path(out, m:int): # the ensemble's checkpoint path (or None); member index
+    "Where member m of an ensemble being trained to `out` is kept until the ensemble is written (None without `out`)."
+    return None if out is None else Path(out).with_name(f'{Path(out).stem}.member{m}{Path(out).suffix}')
+
+def finished_member(dataset, split, seed:int, path, config, fit_kwargs:dict): # as `train`; the member's path
+    "The member kept at `path` if it was trained on this split, with this seed, architecture and fit options (else None)."
+    if path is None or not path.exists(): return None
+    member = load_checkpoint(path)
+    same_split = member.meta.get('split') == {name: [dataset.ids[i] for i in idx] for name, idx in zip(('train', 'val', 'test'), split)}
+    return member if same_split and member.meta.get('seed') == seed and member.meta.get('fit') == fit_options(fit_kwargs) and (config is None or member.config == config) else None
 
 def ensemble_of(members:list, # networks trained by `train` on one split
                 test_set:CrystalDataset, # the split's test structures (may be empty)

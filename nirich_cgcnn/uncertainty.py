@@ -303,6 +303,7 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
                    seed:int=0, # split and weights
                    n_dropout:int=25, # Monte Carlo dropout samples
                    recipe:str|None=None, # a shipped recipe (`train.RECIPES`): its architecture, epochs and ensemble size, recorded in the summary
+                   out=None, # checkpoint of the trained model; an interrupted ensemble resumes from its finished members there
                    **train_kwargs): # passed to `train` (epochs, n_members, …; these win over the recipe's)
     "(summary dict, prediction table with an `ood` flag) of a model trained without the `column == value` structures."
     from nirich_cgcnn.data import group_split, load_folder, read_id_prop
@@ -314,7 +315,7 @@ def ood_experiment(data_dir, # CGCNN folder whose id_prop.csv has `property` and
     ood, rest = np.flatnonzero(held_out), np.flatnonzero(~held_out)
     if not len(ood): raise ValueError(f"{data_dir}: no structure has {column} = {value!r}")
     tr, va, te = (rest[part] for part in group_split(np.asarray(dataset.groups)[rest], seed=seed))
-    model = train(dataset, split=(tr, va, te), seed=seed, progress=False, **train_kwargs)
+    model = train(dataset, split=(tr, va, te), seed=seed, out=out, progress=False, **train_kwargs)
     model.meta['training_embeddings'] = embedding_reference(model, dataset.subset(tr))  # for `training_distance`
     single = held_out_comparison(model.members[0], dataset, va, te, ood, n_dropout)[0] if isinstance(model, Ensemble) else None
     comparison, preds = held_out_comparison(model, dataset, va, te, ood, n_dropout)

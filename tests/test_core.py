@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nirich_cgcnn.data import load_folder
-from nirich_cgcnn.model import CGCNN, CheckpointError, ModelConfig, load_checkpoint
+from nirich_cgcnn.model import CGCNN, CheckpointError, ModelConfig, load_checkpoint, save_checkpoint
 from nirich_cgcnn.predict import predict, predict_table
 from nirich_cgcnn.train import train, validation_error
 
@@ -112,3 +112,20 @@ def test_transfer_comparison_same_split_both_starts(tiny, trained):
     table = transfer_comparison(tiny, 'volume_per_atom', trained, seeds=(0,), epochs=2)
     assert table['start'].tolist() == ['scratch', 'pretrained'] and table['n_test'].nunique() == 1
     assert np.isfinite(table['test_mae']).all()
+
+
+def test_an_interrupted_ensemble_resumes_from_its_finished_members(tiny, tmp_path):
+    from nirich_cgcnn.train import member_path, split_dataset
+    data, out = load_folder(tiny, 'volume_per_atom'), tmp_path / 'ens.pt'
+    split = split_dataset(data, seed=0)
+    first = train(data, split=split, seed=0, out=member_path(out, 0), epochs=2, progress=False)  # member 0 finished, then the run died
+    kept = load_checkpoint(member_path(out, 0))
+    with torch.no_grad(): kept.head[-1].bias.add_(1.0)  # marked, to see whether the rerun loads it or trains it again
+    save_checkpoint(kept, member_path(out, 0))
+    ensemble = train(data, split=split, seed=0, out=out, n_members=2, epochs=2, progress=False)
+    assert torch.equal(ensemble.members[0].head[-1].bias, kept.head[-1].bias)  # loaded, not retrained
+    assert not torch.equal(ensemble.members[1].head[-1].bias, first.head[-1].bias)  # member 1 trained (seed 1)
+    assert not member_path(out, 0).exists() and not member_path(out, 1).exists() and out.exists()
+    other = train(data, split=split, seed=0, out=member_path(out, 0), epochs=3, progress=False)  # other fit options: not reused
+    again = train(data, split=split, seed=0, out=out, n_members=2, epochs=2, progress=False)
+    assert not torch.equal(again.members[0].head[-1].bias, other.head[-1].bias)
