@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nirich_cgcnn.model import ModelConfig, load_checkpoint, shipped_checkpoint
+from nirich_cgcnn.model import Ensemble, ModelConfig, load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.train import RECIPES, args_config, parse_train_args, train_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,10 @@ def test_recipe_is_the_shipped_checkpoints_recipe(name):
     args = parse_train_args(['--recipe', name])
     assert args_config(args, model.config.n_classes) == model.config
     assert (args.property, args.unit, args.task) == (model.meta['property'], model.meta['unit'], model.config.task)
-    assert args.epochs == recipe.epochs == len(model.meta['history'])  # every epoch of the schedule ran
+    histories = model.meta['history'] if isinstance(model, Ensemble) else [model.meta['history']]  # an ensemble: one per network
+    assert len(histories) == recipe.n_members == args.n_members and args.calibration == recipe.calibration
+    assert all(len(h) == args.epochs == recipe.epochs for h in histories)  # every epoch of the schedule ran
+    assert model.config.task != 'regression' or model.meta.get('calibration') == recipe.calibration  # calibrated as the recipe says
     assert (ROOT / args.data / 'id_prop.csv').is_file() and args.skip_unlabelled
 
 
