@@ -36,7 +36,7 @@ SHIPPED := formation_energy_per_atom log10_bulk_modulus log10_shear_modulus defe
 # retrain every shipped property model from data/nirich (and rewrite data/sample); one target per property, so
 # `OMP_NUM_THREADS=1 make -j2 shipped` trains two at a time on two cores
 shipped: $(addprefix shipped-,$(SHIPPED))
-shipped-formation_energy_per_atom: $(STAMP)  # ~20 min a network; the recipe keeps one network calibrated by group CV (5 more trainings) until its ensemble is trained
+shipped-formation_energy_per_atom: $(STAMP)  # ~20 min a network on one core, five networks (an interrupted run resumes from the finished ones); rewrites data/sample
 	$(call train,formation_energy_per_atom,00_train,-p sample_dir ../../data/sample)
 shipped-log10_bulk_modulus: $(STAMP)
 	$(call train,log10_bulk_modulus,00_train)

@@ -211,7 +211,7 @@ class Recipe:
         return ModelConfig(task=self.task, n_classes=n_classes, **self.options)
 
 RECIPES = {r.property: r for r in [
-    Recipe('formation_energy_per_atom', 'eV/atom', options=dict(crystal_context=True), n_members=1, calibration='cv'),  # its ensemble is not trained yet (issue 28)
+    Recipe('formation_energy_per_atom', 'eV/atom', options=dict(crystal_context=True)),
     Recipe('log10_bulk_modulus', 'log10 GPa'),
     Recipe('log10_shear_modulus', 'log10 GPa'),
     Recipe('defect_class', task='classification', options=dict(crystal_context=True), n_members=1),
