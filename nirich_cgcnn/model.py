@@ -6,7 +6,8 @@
 __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank',
            'MultiScaleConv', 'cosine_cutoff', 'mean_pool', 'repeat_batch', 'AtomDropout', 'zero_linear', 'CGCNN',
            'mc_dropout', 'reuse_freed_memory', 'dataset_outputs', 'multiscale_config', 'attention_weights', 'Ensemble',
-           'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
+           'hurdle_moments', 'mixture_moments', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
+           'shipped_checkpoint']
 
 # %% ../nbs/03_model.ipynb #826d494e
 import ctypes, io
@@ -47,12 +48,13 @@ class ModelConfig:
     crystal_pool: str = 'mean'  # how the crystal scale pools its crystal: 'mean', or 'attention' (a learned softmax per convolution)
     readout: str = 'mean'  # 'mean' of the per-atom outputs, or 'attention': a learned softmax over each crystal's atoms
     lower_bound: float|None = None  # physical lower bound of the property (0 eV for band gaps): `predict` clips μ to it
+    hurdle: bool = False  # regression of a property often exactly at `lower_bound` (metals' band gaps): P(above it) and the value given above
     graph: GraphSettings = field(default_factory=GraphSettings)  # how structures become graphs
 
     @classmethod
     def from_dict(cls, d:dict): return cls(**{**d, 'graph': GraphSettings(**d['graph'])})
     @property
-    def n_outputs(self): return 2 if self.task == 'regression' else self.n_classes
+    def n_outputs(self): return (3 if self.hurdle else 2) if self.task == 'regression' else self.n_classes
 
 # %% ../nbs/03_model.ipynb #dd2ad5ff
 class GatedConv(nn.Module):
@@ -198,6 +200,7 @@ class CGCNN(nn.Module):
                (lambda: GatedConv(config.atom_fea_len, n_edge, **options))
         self.convs = nn.ModuleList(conv() for _ in range(config.n_conv))
         self.contexts = nn.ModuleList(zero_linear(config.atom_fea_len) for _ in range(config.n_conv)) if config.crystal_context else None
+        if config.hurdle and (config.task != 'regression' or config.lower_bound is None): raise ValueError("a hurdle model is a regression with a lower_bound")
         if config.crystal_pool not in ('mean', 'attention'): raise ValueError(f"crystal_pool must be 'mean' or 'attention', not {config.crystal_pool!r}")
         attend = config.crystal_context and config.crystal_pool == 'attention'
         self.context_scores = nn.ModuleList(zero_linear(config.atom_fea_len, 1) for _ in range(config.n_conv)) if attend else None
@@ -348,6 +351,21 @@ class Ensemble(nn.Module):
         if not n_samples: return torch.stack([m(batch, inputs=shared) for m in self.members]).mean(0)
         per_member = -(-n_samples // len(self.members))
         return torch.cat([m(batch, per_member, inputs=shared) for m in self.members])
+
+# %% ../nbs/03_model.ipynb #c34ffa08
+def hurdle_moments(outputs:torch.Tensor, # [..., 3] normalised mean and log-variance given y > floor, logit of P(y > floor)
+                   floor:float): # the floor (`lower_bound`) in normalised units
+    "[..., 2] normalised mean and log-variance of the mixture: y = floor with 1 − p, N(μ, v) with p."
+    above = outputs[..., 0] - floor
+    variance, p = outputs[..., 1].clamp(-12, 12).exp(), torch.sigmoid(outputs[..., 2])
+    mixture_variance = p * (variance + above ** 2) - (p * above) ** 2
+    return torch.stack([floor + p * above, mixture_variance.clamp(min=1e-12).log()], -1)
+
+def mixture_moments(model, # a regression `CGCNN` or `Ensemble` (or any model with `config` and `meta`)
+                    outputs:torch.Tensor): # [..., n_outputs] its raw outputs
+    "[..., 2] normalised mean and log-variance: a hurdle model's mixture (`hurdle_moments`), other models' outputs as they are."
+    if not getattr(model.config, 'hurdle', False): return outputs
+    return hurdle_moments(outputs, (model.config.lower_bound - model.meta['target_mean']) / model.meta['target_std'])
 
 # %% ../nbs/03_model.ipynb #96d6c1a2
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays

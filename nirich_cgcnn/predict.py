@@ -22,7 +22,7 @@ from scipy import stats
 from .data import CrystalDataset, batches, from_structures, load_folder, read_id_prop
 from .forces import max_forces
 from .graph import GraphError
-from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, mean_pool, shipped_checkpoint
+from .model import CGCNN, Ensemble, dataset_outputs, load_checkpoint, mc_dropout, mean_pool, mixture_moments, shipped_checkpoint
 from .original import original_checkpoint
 from .structures import atomic_write
 
@@ -77,17 +77,19 @@ def interval_half_width(sigma, # predicted standard deviations
     return stats.t.ppf(0.5 + level / 2, dof) * t_scale(dof) * np.asarray(sigma)
 
 def regression_table(model:CGCNN, # regression model
-                     samples:torch.Tensor): # [T, n, 2] normalised means and log-variances
-    "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit, recalibrated, and the predictive `dof`; μ clipped to `config.lower_bound` if set."
+                     samples:torch.Tensor): # [T, n, n_outputs] raw outputs: normalised means and log-variances (a hurdle model: and logits, see `mixture_moments`)
+    "mu, sigma and its epistemic/aleatoric parts (law of total variance), in the property's unit, recalibrated, and the predictive `dof`; μ clipped to `config.lower_bound` if set. A hurdle model adds `p_floor`, the probability that the value is at its floor (a metal's band gap)."
     mean, std = model.meta['target_mean'], model.meta['target_std']
-    mus, variances = samples[..., 0] * std + mean, samples[..., 1].clamp(-12, 12).exp() * std ** 2
+    moments = mixture_moments(model, samples)
+    mus, variances = moments[..., 0] * std + mean, moments[..., 1].clamp(-12, 12).exp() * std ** 2
     epistemic, aleatoric = mus.var(0, unbiased=False), variances.mean(0)
     sigma = (epistemic + aleatoric).sqrt()
     factor = sigma_factor(model.meta, sigma)
     mu = mus.mean(0) if model.config.lower_bound is None else mus.mean(0).clamp(min=model.config.lower_bound)
-    return pd.DataFrame({'mu': mu, 'sigma': factor * sigma,
-                         'sigma_epistemic': factor * epistemic.sqrt(), 'sigma_aleatoric': factor * aleatoric.sqrt(),
-                         'dof': predictive_dof(model.meta)})
+    table = pd.DataFrame({'mu': mu, 'sigma': factor * sigma,
+                          'sigma_epistemic': factor * epistemic.sqrt(), 'sigma_aleatoric': factor * aleatoric.sqrt(),
+                          'dof': predictive_dof(model.meta)})
+    return table.assign(p_floor=(1 - torch.sigmoid(samples[..., 2]).mean(0)).numpy()) if getattr(model.config, 'hurdle', False) else table
 
 def classification_table(model:CGCNN, # classification model
                          samples:torch.Tensor): # [T, n, n_classes] logits

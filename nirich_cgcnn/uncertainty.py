@@ -6,7 +6,8 @@
 __all__ = ['IDENTITY_CALIBRATION', 'DOFS', 'LEVELS', 'TARGETS', 'predictive_nll', 'interval_coverage', 'miscalibration_area',
            'coverage_interval', 'ence', 'uncertainty_metrics', 'fit_sigma_scale', 'best_sigma_scale',
            'fit_sigma_calibration', 'apply_calibration', 'group_folds', 'out_of_fold_table', 'calibration_curve',
-           'table_dof', 'classification_metrics', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
+           'table_dof', 'classification_metrics', 'metal_probability', 'paired_bootstrap',
+           'probability_calibration_error', 'gap_metrics', 'regression_metrics', 'evaluate', 'plot_report',
            'nested_calibration', 'calibration_fit', 'shape_scores', 'select_calibration', 'recalibrate',
            'held_out_comparison', 'distance_use', 'ood_experiment', 'plot_ood', 'best_constant_mae', 'cv_baseline',
            'same_split', 'results_table', 'ood_columns', 'cost_columns']
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from .dft_worker import METAL_GAP
 from .data import CrystalDataset
@@ -161,20 +163,47 @@ def classification_metrics(table:pd.DataFrame): # from `predict_table` (classifi
             'probability_wrong': float(table.loc[~right, 'probability'].mean()) if (~right).any() else None}
 
 
-def gap_metrics(y, mu, # band-gap labels and predictions (eV)
+def metal_probability(table:pd.DataFrame, # band-gap predictions (`predict_table`)
+                      threshold:float=METAL_GAP): # metal / non-metal boundary (eV)
+    "P(gap < threshold) per structure: a hurdle model's `p_floor`, else the predictive distribution's mass below the threshold."
+    if 'p_floor' in table: return table['p_floor'].to_numpy(float)
+    dof = table_dof(table)
+    return stats.t.cdf((threshold - table['mu']) / (table['sigma'] * t_scale(dof)), dof)
+
+def paired_bootstrap(a, b, # per-structure errors of two predictors on the same structures
+                     n:int=2000, level:float=0.9, seed:int=0): # resamples, interval probability, seed
+    "Interval of mean(a) − mean(b) over the structures resampled with replacement (one resample for both predictors)."
+    d = np.asarray(a, float) - np.asarray(b, float)
+    means = d[np.random.default_rng(seed).integers(0, len(d), (n, len(d)))].mean(1)
+    return np.quantile(means, [(1 - level) / 2, (1 + level) / 2]).tolist()
+
+def probability_calibration_error(p, outcome, n_bins:int=5): # predicted probabilities, observed 0/1 outcomes, equal-width bins
+    "Expected calibration error: per probability bin |mean p − observed frequency|, weighted by the bin's share."
+    p, outcome = np.asarray(p, float), np.asarray(outcome, float)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    return float(sum(np.abs(p[bins == b].mean() - outcome[bins == b].mean()) * (bins == b).mean() for b in np.unique(bins)))
+
+def gap_metrics(table:pd.DataFrame, # band-gap predictions with `target` (eV)
                 threshold:float=METAL_GAP): # metal / non-metal boundary (eV)
-    "MAE over the non-metals alone and the metal/non-metal accuracy of predicted band gaps."
-    y, mu = np.asarray(y, float), np.asarray(mu, float)
-    gapped = y >= threshold
-    return {'n_nonmetal': int(gapped.sum()), 'mae_nonmetal': float(np.abs(y - mu)[gapped].mean()) if gapped.any() else None,
-            'metal_nonmetal_accuracy': float(((mu >= threshold) == gapped).mean())}
+    """Metrics a predict-zero model cannot pass: MAE against predicting 0 and against the best constant (the labels'
+    median; 90 % paired-bootstrap intervals of the differences), MAE over the non-metals, and the metal probability's
+    accuracy (at ½), ROC AUC, Brier score and calibration error."""
+    y, mu = table['target'].to_numpy(float), table['mu'].to_numpy(float)
+    metal, p_metal = y < threshold, metal_probability(table, threshold)
+    error, zero, constant = np.abs(y - mu), np.abs(y), np.abs(y - np.median(y))
+    return {'n_nonmetal': int((~metal).sum()), 'mae_predict_zero': float(zero.mean()), 'mae_best_constant': float(constant.mean()),
+            'mae_minus_zero_90': paired_bootstrap(error, zero), 'mae_minus_constant_90': paired_bootstrap(error, constant),
+            'mae_nonmetal': float(error[~metal].mean()) if (~metal).any() else None,
+            'metal_nonmetal_accuracy': float(((p_metal > 0.5) == metal).mean()),
+            'metal_auc': float(roc_auc_score(metal, p_metal)) if 0 < metal.sum() < len(metal) else None,
+            'metal_brier': float(np.mean((p_metal - metal) ** 2)), 'metal_calibration_error': probability_calibration_error(p_metal, metal)}
 
 def regression_metrics(table:pd.DataFrame, # from `predict_table` (regression) with `target`
                        property:str=''): # the property; band gaps add `gap_metrics`
     "`uncertainty_metrics`, the mean σ and its two parts (and the band-gap metrics) of a prediction table."
     metrics = uncertainty_metrics(table['target'], table['mu'], table['sigma'], table_dof(table))
     parts = {f'mean_{c}': float(table[c].mean()) for c in ('sigma', 'sigma_epistemic', 'sigma_aleatoric')}
-    gaps = gap_metrics(table['target'], table['mu']) if property == 'band_gap' else {}
+    gaps = gap_metrics(table) if property == 'band_gap' else {}
     return metrics | parts | gaps
 
 def evaluate(model, # a `CGCNN` or checkpoint path
