@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PAPERMILL := $(BIN)/papermill -k python3 --language python
 
-.PHONY: venv study shipped recalibrate potential ablation active sweep ood transfer config-search test export readme docs docs-test
+.PHONY: venv study shipped recalibrate potential ablation active sweep ood band-gap transfer config-search test export readme docs docs-test
 
 $(STAMP): requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -77,6 +77,10 @@ ood: $(STAMP)  # epistemic σ on a family never trained on (NCA-F) vs in-distrib
 config-search: $(STAMP)  # strategies on the fixed-composition pools of data/pools (hours on 2 cores; label the pools first)
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/15_config_search.ipynb figures/runs/15_config_search.ipynb
+
+band-gap: $(STAMP)  # band-gap models compared on the DFT labels (group CV) and learning curves by acquisition (~30 min on one core)
+	mkdir -p figures/runs
+	$(PAPERMILL) --cwd nbs/study nbs/study/16_band_gap.ipynb figures/runs/16_band_gap.ipynb
 
 transfer: $(STAMP)  # DFT properties from scratch vs from the formation-energy trunk
 	mkdir -p figures/runs

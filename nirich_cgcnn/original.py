@@ -135,12 +135,16 @@ class OriginalCGCNN(nn.Module):
                 atom_crystal:torch.Tensor, # [N] crystal of each atom
                 n_crystals:int): # number of crystals
         "[n_crystals, 1] normalised outputs, or [n_crystals, 2] log-probabilities (the original's dropout before the hidden layers is off in eval mode)."
+        out = self.fc_out(self.crystal_features(atom_fea, nbr_fea, nbr_idx, atom_crystal, n_crystals))
+        return F.log_softmax(out, dim=1) if self.classification else out
+
+    def crystal_features(self, atom_fea, nbr_fea, nbr_idx, atom_crystal, n_crystals): # as `forward`
+        "[n_crystals, h_fea_len]: the last hidden layer, which the output layer reads (a pretrained trunk's features)."
         h = self.embedding(atom_fea)
         for conv in self.convs: h = conv(h, nbr_fea, nbr_idx)
         x = F.softplus(self.conv_to_fc(F.softplus(mean_pool(h, atom_crystal, n_crystals))))
         for fc in self.fcs: x = F.softplus(fc(x))
-        out = self.fc_out(x)
-        return F.log_softmax(out, dim=1) if self.classification else out
+        return x
 
 # %% ../nbs/03a_original.ipynb #07854dc7
 SIGMA_NOTE = 'not estimated: the original CGCNN has no dropout at inference and no variance head'
