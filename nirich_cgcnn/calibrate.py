@@ -24,7 +24,8 @@ CALIBRATIONS = ('val', 'cv', 'none')
 
 def split_indices(model, dataset, *names)->np.ndarray: # model with its `split` in meta; its dataset; 'train', 'val', 'test'
     "Dataset indices of the named parts of the model's split."
-    return np.array([dataset.ids.index(i) for name in names for i in model.meta['split'][name]], dtype=int)
+    position = {i: k for k, i in enumerate(dataset.ids)}
+    return np.array([position[i] for name in names for i in model.meta['split'][name]], dtype=int)
 
 def calibration_table(model, # trained regression model (`CGCNN` or `Ensemble`) with its `split` in meta, σ uncalibrated
                       dataset, # the dataset it was trained on
@@ -39,7 +40,8 @@ def calibration_table(model, # trained regression model (`CGCNN` or `Ensemble`) 
 def row_groups(table:pd.DataFrame, dataset)->list: # prediction table; the dataset its ids come from
     "The group of each row (its id where the dataset has no groups)."
     if dataset.groups is None: return list(table['id'])
-    return [dataset.groups[dataset.ids.index(i)] for i in table['id']]
+    group = dict(zip(dataset.ids, dataset.groups))
+    return [group[i] for i in table['id']]
 
 def calibrate(model, # trained regression model, changed in place
               dataset, # the dataset it was trained on
