@@ -1,0 +1,72 @@
+"""Per-defect energies of candidate formation-energy models on held-out host groups (issue 27), in one table.
+
+Pairs: every defect cell of the shipped formation-energy model's test groups (never trained on) with its group's
+pristine host, ΔE = N_d e_d − N_h e_h (eV per defect at Δμ = 0) against the CHGNet labels of the same relaxed cells.
+Candidates: the shipped 5-network ensemble (per-atom mean), its first network alone, and the same networks fine-tuned
+on the pairs of their own training split (`differences.difference_model`; kept in figures/difference_runs/, so a
+rerun only evaluates). Per class: MAE and within-class Spearman ρ; targets MAE ≤ 0.05 eV (single vacancies,
+antisites, dopants) and ρ ≥ 0.8. Prints the table and the ratio of each candidate's MAE to the shipped ensemble's,
+writes figures/bench_differences.json.
+Usage: python bench/differences.py [--epochs 10] [--members 5]
+"""
+import os
+for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[_var] = '1'
+import argparse, json, time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from nirich_cgcnn.data import load_folder, read_id_prop
+from nirich_cgcnn.differences import difference_model, pair_table, per_class_errors, split_pairs
+from nirich_cgcnn.model import Ensemble, load_checkpoint, save_checkpoint, shipped_checkpoint
+
+ROOT = Path(__file__).parents[1]
+TARGET_CLASSES = ('Li-vacancy', 'O-vacancy', 'TM-vacancy', 'antisite', 'dopant')
+
+
+def tuned(model, dataset, classes, path:Path, epochs:int):
+    "The pair-fine-tuned copy of `model`, trained once and kept at `path`."
+    if path.is_file(): return load_checkpoint(path)
+    result = difference_model(model, dataset, classes, epochs=epochs)
+    path.parent.mkdir(parents=True, exist_ok=True); save_checkpoint(result, path)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--epochs', type=int, default=10); ap.add_argument('--members', type=int, default=5)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    shipped = load_checkpoint(shipped_checkpoint('formation_energy_per_atom'))
+    first = shipped.members[0]; first.meta = dict(shipped.meta)
+    dataset = load_folder(ROOT / 'data/nirich/cgcnn', 'formation_energy_per_atom', settings=shipped.config.graph)
+    classes = read_id_prop(ROOT / 'data/nirich/cgcnn').set_index('id').loc[dataset.ids, 'defect_class'].tolist()
+    test = split_pairs(shipped, dataset, classes, 'test')
+    runs = ROOT / 'figures' / 'difference_runs'
+    start = time.time()
+    members = [tuned(_single(m, shipped), dataset, classes, runs / f'member{k}.pt', a.epochs) for k, m in enumerate(shipped.members[:a.members])]
+    candidates = {'per-atom ensemble (shipped)': shipped, 'per-atom, one network': first,
+                  'pair fine-tuned, one network': members[0]}
+    if len(members) > 1: candidates[f'pair fine-tuned ensemble ({len(members)})'] = Ensemble(members)
+    tables = {name: per_class_errors(pair_table(model, dataset, test, classes)) for name, model in candidates.items()}
+    reference = tables['per-atom ensemble (shipped)']
+    rows = pd.concat({name: t.assign(mae_ratio=t.mae / reference.mae) for name, t in tables.items()}, names=['model', 'defect_class'])
+    print(rows.round(4).to_string())
+    for name, t in tables.items():
+        met = t.loc[[c for c in TARGET_CLASSES if c in t.index]]
+        print(f"{name}: classes with MAE ≤ 0.05 eV: {int((met.mae <= 0.05).sum())}/{len(met)}, ρ ≥ 0.8: {int((met.spearman >= 0.8).sum())}/{len(met)}")
+    out = ROOT / 'figures' / 'bench_differences.json'
+    out.write_text(json.dumps({'settings': vars(a), 'n_test_pairs': len(test), 'seconds': time.time() - start,
+                               'fine_tuning': [m.meta.get('differences') for m in members],
+                               'per_class': {name: t.to_dict('index') for name, t in tables.items()}}, indent=1, default=float))
+    print('wrote', out)
+
+
+def _single(member, shipped):
+    "One network of the ensemble with the ensemble's metadata (split, normalisation)."
+    member.meta = dict(shipped.meta)
+    return member
+
+
+if __name__ == '__main__': main()
