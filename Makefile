@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 # fast (default, minutes): shipped weights and data. FULL=1: first retrain every shipped property model (`make shipped`,
 # their own recipes) and the potential, and rerun the ablation and the active-learning benchmark (hours on 2 cores).
-STUDY_NOTEBOOKS := $(if $(FULL),01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md 09_ood 11_transfer 12_dft_convergence 13_screen 14_battery 10_metrics,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md 12_dft_convergence 13_screen 14_battery 10_metrics)
+STUDY_NOTEBOOKS := $(if $(FULL),01_predict 02_potential 03_ablation 04_explain 05_active 06_sweep 07_active_loop 08_potential_md 09_ood 11_transfer 12_dft_convergence 13_screen 14_battery 16_band_gap 10_metrics,01_predict 04_explain 06_sweep 07_active_loop 08_potential_md 12_dft_convergence 13_screen 14_battery 10_metrics)
 
 study: $(STAMP) $(if $(FULL),shipped)
 	mkdir -p figures/runs
