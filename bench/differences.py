@@ -7,7 +7,9 @@ on the pairs of their own training split (`differences.difference_model`; kept i
 rerun only evaluates). Per class: MAE and within-class Spearman ρ; targets MAE ≤ 0.05 eV (single vacancies,
 antisites, dopants) and ρ ≥ 0.8. Prints the table and the ratio of each candidate's MAE to the shipped ensemble's,
 writes figures/bench_differences.json.
-Usage: python bench/differences.py [--epochs 10] [--members 5]
+With --ship PATH the fine-tuned ensemble is also written there (`make shipped-defect_energy`: the default model of
+`defects.defect_energies`).
+Usage: python bench/differences.py [--epochs 10] [--members 5] [--ship nirich_cgcnn/models/defect_energy.pt]
 """
 import os
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[_var] = '1'
@@ -36,6 +38,7 @@ def tuned(model, dataset, classes, path:Path, epochs:int):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--epochs', type=int, default=10); ap.add_argument('--members', type=int, default=5)
+    ap.add_argument('--ship', default=None, help='also write the fine-tuned ensemble here')
     a = ap.parse_args()
     torch.set_num_threads(1)
     shipped = load_checkpoint(shipped_checkpoint('formation_energy_per_atom'))
@@ -49,6 +52,9 @@ def main():
     candidates = {'per-atom ensemble (shipped)': shipped, 'per-atom, one network': first,
                   'pair fine-tuned, one network': members[0]}
     if len(members) > 1: candidates[f'pair fine-tuned ensemble ({len(members)})'] = Ensemble(members)
+    if a.ship:
+        shipped_tuned = Ensemble(members); shipped_tuned.meta['differences'] = [m.meta.get('differences') for m in members]
+        save_checkpoint(shipped_tuned, a.ship); print('wrote', a.ship)
     tables = {name: per_class_errors(pair_table(model, dataset, test, classes)) for name, model in candidates.items()}
     reference = tables['per-atom ensemble (shipped)']
     rows = pd.concat({name: t.assign(mae_ratio=t.mae / reference.mae) for name, t in tables.items()}, names=['model', 'defect_class'])

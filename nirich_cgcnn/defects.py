@@ -284,7 +284,7 @@ def defect_energies(host, # pymatgen `Structure`, ASE `Atoms` or CIF path
                     fmax:float=0.05, steps:int=300, # relaxation threshold (eV/Å) and step cap
                     symprec:float=0.1, # symmetry tolerance, Å
                     references=None, # references dict or path (None: data/nirich/references.json)
-                    model=None, # formation-energy checkpoint or model (None: the shipped one)
+                    model=None, # formation-energy checkpoint or model (None: the shipped `defect_energy` ensemble, fine-tuned on host–defect pairs)
                     potential=None, # potential checkpoint (None: the shipped one)
                     batch_size:int=64, # cells per forward pass
                     max_per_kind:int|None=None, # at most this many defects of each kind (see `enumerate_defects`)
@@ -297,7 +297,7 @@ def defect_energies(host, # pymatgen `Structure`, ASE `Atoms` or CIF path
     names, user = mu_choices(mu)
     competing_phases({s.specie.symbol for s in host} | set(dopants), refs)  # every element needs a reference energy
     sc, specs = enumerate_defects(host, dopants, supercell, antisite_shells, vacancies, symprec, max_per_kind)
-    model = model if isinstance(model, torch.nn.Module) else load_checkpoint(model or shipped_checkpoint("formation_energy_per_atom"))
+    model = model if isinstance(model, torch.nn.Module) else load_checkpoint(model or shipped_checkpoint("defect_energy"))
     note, pot_host, pot = relax_note(relax, fmax, potential), np.nan, [dict(energy_after=np.nan, converged=None, n_steps=None, error=None)] * len(specs)
     if relax:
         rec = relax_batch([sc], model=potential, fmax=fmax, steps=steps, cell=True)[0]

@@ -350,6 +350,7 @@ def train_parser():
     m.add_argument('--attention', action=argparse.BooleanOptionalAction, default=d.attention, help='attention-weighted neighbour aggregation')
     m.add_argument('--readout', choices=['mean', 'attention'], default=d.readout, help='mean over atoms or a learned softmax (default: %(default)s)')
     m.add_argument('--lower-bound', type=float, default=d.lower_bound, help='physical lower bound of the property (e.g. 0 for a band gap): predictions are clipped to it')
+    m.add_argument('--hurdle', action=argparse.BooleanOptionalAction, default=d.hurdle, help='hurdle head for a property often exactly at its lower bound (metals\' band gaps): P(above) and the value given above')
     m.add_argument('--cutoff', type=_positive(float, 0.0, strict=True), default=d.graph.cutoff, help='neighbour cutoff, Å (default: %(default)s)')
     m.add_argument('--max-neighbors', type=_positive(int, 1), default=None, help=f'neighbours kept per atom (default: {d.graph.max_neighbors}; 2 × {d.short_neighbors} with --multiscale)')
     return p
@@ -364,6 +365,7 @@ def parse_train_args(argv=None):
                        n_members=r.n_members, calibration=r.calibration, **r.options)
         args = p.parse_args(argv)
     if args.data is None: p.error('give a DATA folder, or --recipe NAME')
+    if args.hurdle and args.lower_bound is None: p.error('--hurdle needs --lower-bound (the value the property is often exactly at, e.g. 0 for a band gap)')
     max_neighbors = args.max_neighbors or (2 * ModelConfig.short_neighbors if args.multiscale else GraphSettings.max_neighbors)
     if args.multiscale and max_neighbors <= ModelConfig.short_neighbors:
         p.error(f'--multiscale needs --max-neighbors > {ModelConfig.short_neighbors} (the short scale keeps {ModelConfig.short_neighbors})')
@@ -380,5 +382,5 @@ def args_config(args, # from `parse_train_args`
     return ModelConfig(task=args.task, n_classes=n_classes, atom_fea_len=args.atom_fea_len, n_conv=args.n_conv, h_fea_len=args.h_fea_len,
                        n_h=args.n_h, dropout=args.dropout, conv_dropout=args.conv_dropout, dropout_masks=args.dropout_masks,
                        attention=args.attention, multiscale=args.multiscale, crystal_context=args.crystal_context,
-                       crystal_pool=args.crystal_pool, readout=args.readout, lower_bound=args.lower_bound,
+                       crystal_pool=args.crystal_pool, readout=args.readout, lower_bound=args.lower_bound, hurdle=args.hurdle,
                        graph=GraphSettings(cutoff=args.cutoff, max_neighbors=args.max_neighbors))

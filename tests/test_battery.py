@@ -6,7 +6,7 @@ import torch
 
 from nirich_cgcnn.battery import (electrode, lattice_of, li_orderings, main, model_energies, profile_with_sigma, step_average,
                                   voltage_steps)
-from nirich_cgcnn.model import load_checkpoint, shipped_checkpoint
+from nirich_cgcnn.model import Ensemble, load_checkpoint, shipped_checkpoint
 from nirich_cgcnn.structures import layered_host
 from nirich_cgcnn.thermo import references_of
 
@@ -54,7 +54,9 @@ def test_sigma_zero_with_dropout_off_and_positive_with_it():
     table, totals, _ = model_energies(orders, n_dropout=6)
     steps, summary = profile_with_sigma(table.formula.tolist(), totals, mu_li)
     assert (steps.sigma > 0).all() and summary["average_voltage_sigma"] > 0
-    model = load_checkpoint(shipped_checkpoint("formation_energy_per_atom"))
+    shipped = load_checkpoint(shipped_checkpoint("formation_energy_per_atom"))
+    model = shipped.members[0] if isinstance(shipped, Ensemble) else shipped  # one network: an ensemble's members disagree without dropout too
+    model.meta = {**shipped.meta, **model.meta}
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout): m.p = 0.0
     table0, totals0, _ = model_energies(orders, model=model, n_dropout=6)

@@ -115,20 +115,23 @@ def test_mu_limits_keep_the_host_stable(refs):
 
 
 def test_paired_sigma_below_naive(fe_model):
-    "Host and defect cells sharing all but one site: shared masks shrink σ of E_f; host samples do not depend on batching."
+    """Host and defect cells sharing all but one site: shared masks shrink σ of E_f (one network: the ensemble's
+    members disagree on E_f too, which no mask removes); host samples do not depend on batching."""
+    net = fe_model.members[0] if isinstance(fe_model, Ensemble) else fe_model
+    net.meta = {**fe_model.meta, **net.meta}
     sc = layered_host() * (2, 2, 1)
     ops = [((0, None),), ((12, None),), ((24, None),), ((12, "Al"),)]
     cells, keys = [apply_ops(sc, o) for o in ops], [site_keys(len(sc), o) for o in ops]
-    samples = paired_samples(fe_model, sc, cells, keys, n_dropout=30, seed=3)
+    samples = paired_samples(net, sc, cells, keys, n_dropout=30, seed=3)
     assert samples.shape == (30, 5, 2)
-    torch.testing.assert_close(samples, paired_samples(fe_model, sc, cells, keys, n_dropout=30, seed=3, batch_size=2))
-    st = pair_statistics(fe_model, samples, [len(sc)] + [len(c) for c in cells])
+    torch.testing.assert_close(samples, paired_samples(net, sc, cells, keys, n_dropout=30, seed=3, batch_size=2))
+    st = pair_statistics(net, samples, [len(sc)] + [len(c) for c in cells])
     assert np.all(st["sigma_paired"] <= 0.7 * st["sigma_unpaired"]), st
     assert np.all(st["sigma_paired"] > 0)
-    ens = paired_samples(Ensemble([fe_model, fe_model]), sc, cells[:1], keys[:1], n_dropout=10)  # pairs within each member
+    ens = paired_samples(Ensemble([net, net]), sc, cells[:1], keys[:1], n_dropout=10)  # pairs within each member
     assert ens.shape == (10, 2, 2)
     with pytest.raises(PairingError, match="distinct host indices"):
-        paired_samples(fe_model, sc, cells[:1], [np.zeros(len(cells[0]), int)])
+        paired_samples(net, sc, cells[:1], [np.zeros(len(cells[0]), int)])
 
 
 def test_relaxed_defect_energies(refs):
