@@ -6,8 +6,8 @@
 __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank',
            'MultiScaleConv', 'cosine_cutoff', 'mean_pool', 'repeat_batch', 'AtomDropout', 'zero_linear', 'CGCNN',
            'mc_dropout', 'reuse_freed_memory', 'dataset_outputs', 'multiscale_config', 'attention_weights', 'Ensemble',
-           'hurdle_moments', 'mixture_moments', 'plain', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
-           'shipped_checkpoint']
+           'hurdle_moments', 'normalised_floor', 'mixture_moments', 'plain', 'save_checkpoint', 'CheckpointError',
+           'load_checkpoint', 'shipped_checkpoint']
 
 # %% ../nbs/03_model.ipynb #826d494e
 import ctypes, io
@@ -361,11 +361,15 @@ def hurdle_moments(outputs:torch.Tensor, # [..., 3] normalised mean and log-vari
     mixture_variance = p * (variance + above ** 2) - (p * above) ** 2
     return torch.stack([floor + p * above, mixture_variance.clamp(min=1e-12).log()], -1)
 
+def normalised_floor(model): # a hurdle model: `config.lower_bound` and `meta` with the target's mean and std
+    "The model's `lower_bound` in the normalised units its outputs are in."
+    return (model.config.lower_bound - model.meta['target_mean']) / model.meta['target_std']
+
 def mixture_moments(model, # a regression `CGCNN` or `Ensemble` (or any model with `config` and `meta`)
                     outputs:torch.Tensor): # [..., n_outputs] its raw outputs
     "[..., 2] normalised mean and log-variance: a hurdle model's mixture (`hurdle_moments`), other models' outputs as they are."
     if not getattr(model.config, 'hurdle', False): return outputs
-    return hurdle_moments(outputs, (model.config.lower_bound - model.meta['target_mean']) / model.meta['target_std'])
+    return hurdle_moments(outputs, normalised_floor(model))
 
 # %% ../nbs/03_model.ipynb #96d6c1a2
 def plain(x): # metadata: nested dicts, lists, numbers, strings, arrays

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .data import CrystalDataset, batches, group_split, load_folder, random_split
 from .graph import GraphSettings
-from .model import DROPOUT_MASKS, CGCNN, CheckpointError, Ensemble, ModelConfig, dataset_outputs, load_checkpoint, mixture_moments, reuse_freed_memory, save_checkpoint
+from .model import DROPOUT_MASKS, CGCNN, CheckpointError, Ensemble, ModelConfig, dataset_outputs, load_checkpoint, mixture_moments, normalised_floor, reuse_freed_memory, save_checkpoint
 
 # %% ../nbs/04_train.ipynb #ab9d2932
 def seed_everything(seed:int): # random seed
@@ -54,7 +54,7 @@ def task_loss(model:CGCNN, outputs:torch.Tensor, targets:torch.Tensor, # the mod
     "The training loss of the model's task: cross-entropy, `hurdle_loss` or `regression_loss`."
     if model.config.task == 'classification': return F.cross_entropy(outputs, targets)
     if not model.config.hurdle: return regression_loss(outputs, targets, beta, warmup)
-    return hurdle_loss(outputs, targets, (model.config.lower_bound - model.meta['target_mean']) / model.meta['target_std'], beta, warmup)
+    return hurdle_loss(outputs, targets, normalised_floor(model), beta, warmup)
 
 # %% ../nbs/04_train.ipynb #b4999e8b
 def validation_error(model:CGCNN, # model being trained
