@@ -95,14 +95,15 @@ class ForestLearner:
         "Fit both forests on the structures at `idx`."
         X, y = self.X[idx], self.targets[idx]
         gapped = y >= METAL_GAP
-        self.classifier = RandomForestClassifier(**self.forest).fit(X, gapped) if 0 < gapped.sum() < len(gapped) else float(gapped.mean())
+        self.classifier = RandomForestClassifier(**self.forest).fit(X, gapped)  # one class seen: its trees all say that class
         self.regressor = RandomForestRegressor(**self.forest).fit(X[gapped], y[gapped]) if gapped.any() else None
         return self
 
     def p_nonmetal(self, idx)->np.ndarray:
         "[n_trees, n] P(non-metal) of each classifier tree."
-        if isinstance(self.classifier, float): return np.full((1, len(idx)), self.classifier)
-        return np.stack([tree.predict_proba(self.X[idx])[:, list(self.classifier.classes_).index(True)] for tree in self.classifier.estimators_])
+        classes = list(self.classifier.classes_)
+        if True not in classes: return np.zeros((1, len(idx)))  # only metals seen
+        return np.stack([tree.predict_proba(self.X[idx])[:, classes.index(True)] for tree in self.classifier.estimators_])
 
     def table(self, idx)->pd.DataFrame:
         "μ, σ (the trees' spread, all epistemic), `p_floor` of the structures at `idx`."
