@@ -7,5 +7,6 @@ for round in $(seq 1 12); do
     src=data/pools/$p/prerelaxed; [ -f $src/structures.csv ] || src=data/pools/$p/candidates
     OMP_NUM_THREADS=1 .venv/bin/nirich-data label --in $src --out data/pools/$p \
       --md-steps 0 --elastic-every 0 --workers 1 --limit 45 --no-progress
+    .venv/bin/nirich-data collect --out data/pools/$p > /dev/null  # tables, figure and pool card
   done
 done
