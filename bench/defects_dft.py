@@ -6,7 +6,7 @@ with Li2O and NiO: μ_Li, μ_Ni, μ_O solve E(LiNiO2) = μ_Li + μ_Ni + 2 μ_O, 
 E(NiO) = μ_Ni + μ_O with each method's own energies of the three phases, so no O2 molecule (and none of PBE's O2
 overbinding) enters. DFT energies are single points on the CHGNet-relaxed cells, as every DFT label is. The models
 give E_d − E_h (ensemble means, no dropout); their μ are CHGNet's, the labels they learned.
-The three phases (the host ferromagnetic, NiO AFM-II, Li2O) are labelled once with GPAW, ~10 min on one core, and kept
+The three phases (the host ferromagnetic, NiO AFM-II, Li2O) are labelled once with GPAW (38 min on a shared core), kept
 in bench/_work/defects_dft/. Prints the table and each method's MAE against DFT; writes figures/bench_defects_dft.json.
 Usage: python bench/defects_dft.py
 """
