@@ -380,7 +380,15 @@ def pool_card(df:pd.DataFrame, summary:dict)->str: # `labels_table` of one pool 
     name = pool_name(df); spec = POOLS[name]; host = spec["host"]
     ok = df[df["converged"].astype(bool)]
     n_atoms = int(df["n_atoms"].iloc[0])
-    s = pool_statistics(ok["energy_per_atom"], n_atoms)
+    s = pool_statistics(ok["energy_per_atom"], n_atoms) if len(ok) else None
+    energies = f"""| over the converged configurations | value |
+| --- | --- |
+| spread (highest − lowest) | {s['spread_meV_per_atom']:.1f} meV/atom ({s['spread_meV_per_atom'] * n_atoms / 1000:.2f} eV per cell) |
+| standard deviation | {s['std_meV_per_atom']:.1f} meV/atom |
+| within 10 meV/atom of the optimum | {s['within_10meV_per_atom']} |
+| within 0.05 eV per cell of the optimum | {s['within_50meV_per_cell']} |
+| top 1 % | {s['top_1_percent']} configurations |
+""" if s else "No configuration has converged yet.\n"
     n_distinct = len(distinct_configurations(build_cell(**host, rattle=0).structure, spec["changes"]))
     changes = ", ".join(f"{c.count} {c.from_el} → {c.to_el or 'vacancy'}" for c in spec["changes"])
     return f"""# {name}: a fixed-composition configuration pool (CHGNet labels)
@@ -403,14 +411,7 @@ labelled configuration, not necessarily the lowest of all {n_distinct}.
 {summary['n_structures']} of {spec['n']} configurations labelled ({summary['n_converged']} converged,
 {summary['n_failed']} failed); median {df['seconds'].median():.0f} s per configuration on one shared core.
 
-| over the converged configurations | value |
-| --- | --- |
-| spread (highest − lowest) | {s['spread_meV_per_atom']:.1f} meV/atom ({s['spread_meV_per_atom'] * n_atoms / 1000:.2f} eV per cell) |
-| standard deviation | {s['std_meV_per_atom']:.1f} meV/atom |
-| within 10 meV/atom of the optimum | {s['within_10meV_per_atom']} |
-| within 0.05 eV per cell of the optimum | {s['within_50meV_per_cell']} |
-| top 1 % | {s['top_1_percent']} configurations |
-
+{energies}
 ![energies above the optimum](label_distributions.png)
 
 ## Files
