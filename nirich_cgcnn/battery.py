@@ -17,7 +17,7 @@ from pymatgen.entries.computed_entries import ComputedEntry
 from .configurations import Change, apply_configuration, distinct_configurations, host_sites
 from .data import DataError, read_cif
 from .defects import defect_energies, site_keys
-from .model import Ensemble, load_checkpoint, shipped_checkpoint
+from .model import load_checkpoint, shipped_checkpoint
 from .paired import paired_samples, sample_values
 from .relax import relax_batch
 from .structures import FAMILIES, build_cell, layered_host
