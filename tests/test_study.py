@@ -27,7 +27,7 @@ def finite_numbers(obj):
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp('study')
     run('01_predict', out, n_dropout=5)
-    run('04_explain', out, n_cells=16, steps=4)
+    run('04_explain', out, n_cells=16, steps=4, n_maps=6)
     run('06_sweep', out, values=[2, 3])
     shutil.copytree(ROOT / 'data' / 'active', out / 'active')  # the shipped runs: complete, so nothing is relabelled
     run('07_active_loop', out, runs_dir=str(out / 'active'))
@@ -52,8 +52,11 @@ def test_explain_outputs(study):
     assert result['n_structures'] == 16 and set(result['methods']) == {'exact', 'integrated_gradients', 'occlusion'}
     numbers = finite_numbers({k: v for k, v in result.items() if k != 'cells'})
     assert numbers and np.isfinite(numbers).all()
-    for name in ('explain_defect_distance.png', 'explain_example.png', 'explain_example.extxyz'):
+    for name in ('explain_defect_distance.png', 'explain_example.png', 'explain_example.extxyz', 'explain_defect_energy.png', 'explain_defect_energy.json.gz'):
         assert (study / name).stat().st_size > 1_000
+    maps = json.loads((study / 'explain_defect_energy.json').read_text())
+    shares = np.array(finite_numbers(maps['by_class']))
+    assert maps['n_pairs'] == 6 and len(shares) and ((shares > 0) & (shares <= 1)).all()
 
 
 def test_battery_outputs(study):
