@@ -1,7 +1,7 @@
 """Defect formation energies of the CGCNN pipeline against CHGNet, and whether their σ is calibrated.
 
-(a) Held-out pairs of the dataset (always; ~1 min): every defect cell of the shipped formation-energy model's
-    validation and test groups with the pristine host of its group (both CHGNet-relaxed, positions and cell), sites
+(a) Held-out pairs of the dataset (always; ~1 min): every defect cell of the model's validation and test groups
+    (`--model`: a shipped checkpoint, default `defect_energy`, the default of `defect_energies`) with the pristine host of its group (both CHGNet-relaxed, positions and cell), sites
     matched by `defects.match_sites`, E_f at Δμ = 0 (n_d ΔH_f,d − n_h ΔH_f,h) from paired MC-dropout samples against
     CHGNet's labels. Per class: MAE and Spearman ρ between model and CHGNet E_f within the class; per split: 90 %
     coverage (Gaussian) of `sigma` (naive √(σ_d² + σ_h²) of the calibrated per-cell σ), `sigma_paired` (spread of
@@ -13,7 +13,7 @@
     relaxed host lattice) against the CHGNet oracle on the same unrelaxed cells (host relaxed with its cell, defects
     positions only). Per class MAE and within-class Spearman ρ (over all defects of the class, every host).
 Prints the numbers and writes figures/bench_defects.json.
-Usage: python bench/defects.py [--n-dropout 25] [--oracle-hosts 2] [--per-kind 3] [--dopants Al Mg] [--steps 300]
+Usage: python bench/defects.py [--model defect_energy] [--n-dropout 25] [--oracle-hosts 2] [--per-kind 3] [--dopants Al Mg] [--steps 300]
 """
 import os
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[_var] = '1'  # before numpy: one thread
@@ -86,7 +86,7 @@ def coverage(table:pd.DataFrame):
     return out
 
 
-def oracle_defects(host_ids:list, dopants:list, per_kind:int, n_dropout:int, steps:int, references:dict):
+def oracle_defects(model, host_ids:list, dopants:list, per_kind:int, n_dropout:int, steps:int, references:dict):
     "Per defect of each host: model E_f (potential-relaxed cells) and CHGNet E_f (oracle-relaxed), both at Δμ = 0."
     from nirich_cgcnn.oracle import oracle_calculator, relax as oracle_relax
     calc = oracle_calculator(threads=1)
@@ -96,7 +96,7 @@ def oracle_defects(host_ids:list, dopants:list, per_kind:int, n_dropout:int, ste
         host = read_cif(DATA / 'cgcnn' / f'{hid}.cif')
         t0 = time.time()
         table = defect_energies(host, dopants, (1, 1, 1), mu={'reference': zero}, n_dropout=n_dropout, steps=steps,
-                                references=references, max_per_kind=per_kind)
+                                references=references, model=model, max_per_kind=per_kind)
         t_model = time.time() - t0
         sc, specs = enumerate_defects(host, dopants, (1, 1, 1), max_per_kind=per_kind)
         t0 = time.time()
@@ -129,10 +129,11 @@ def main():
     p.add_argument('--oracle-hosts', type=int, default=2); p.add_argument('--per-kind', type=int, default=3)
     p.add_argument('--dopants', nargs='*', default=['Al', 'Mg']); p.add_argument('--steps', type=int, default=300)
     p.add_argument('--max-host-atoms', type=int, default=24)
+    p.add_argument('--model', default='defect_energy', help='shipped checkpoint name (formation_energy_per_atom: the per-cell ensemble)')
     p.add_argument('--out', default=str(ROOT / 'figures' / 'bench_defects.json'))
     a = p.parse_args()
     torch.set_num_threads(1)
-    model = load_checkpoint(shipped_checkpoint('formation_energy_per_atom'))
+    model = load_checkpoint(shipped_checkpoint(a.model))
     t0 = time.time()
     pairs = pd.concat([heldout_pairs(model, s, a.n_dropout, a.seed) for s in ('val', 'test')], ignore_index=True)
     result = dict(settings=vars(a), heldout=dict(
@@ -156,7 +157,7 @@ def main():
         print(f'(b) generated defects on held-out hosts {host_ids} vs the CHGNet oracle')
         refs = references_of()
         t0 = time.time()
-        gen = oracle_defects(host_ids, a.dopants, a.per_kind, a.n_dropout, a.steps, refs)
+        gen = oracle_defects(model, host_ids, a.dopants, a.per_kind, a.n_dropout, a.steps, refs)
         gen['class'] = gen.apply(kind_class, axis=1)
         err = (gen['E_f'] - gen['E_f_chgnet']).abs()
         result['oracle'] = dict(hosts=host_ids, n_defects=int(len(gen)), per_class=per_class(gen, 'E_f', 'E_f_chgnet', 'class'),
