@@ -58,7 +58,7 @@ recalibrate: $(STAMP)  # refit the σ calibrations of the shipped regression mod
 	  $(call train,$$p,00_recalibrate,-p retrain False) || exit 1; \
 	done
 
-potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames
+potential: $(STAMP)  # retrain the shipped CGCNN potential on the oracle's frames (hours; resumes from nirich_cgcnn/models/energy.pt.partial)
 	mkdir -p figures/runs
 	$(PAPERMILL) --cwd nbs/study nbs/study/02_potential.ipynb figures/runs/02_potential.ipynb
 

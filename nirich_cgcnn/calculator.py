@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['POTENTIAL_GRAPH', 'GPA_PER_EV_A3', 'LOSS_WEIGHTS', 'potential_config', 'Frames', 'frames_from_atoms',
-           'dataset_frames', 'fit_atom_references', 'potential_loss', 'fit_potential', 'train_potential',
-           'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md', 'energy_drift', 'relax_main',
-           'md_main']
+           'dataset_frames', 'fit_atom_references', 'potential_loss', 'save_training_state', 'load_training_state',
+           'fit_potential', 'train_potential', 'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md',
+           'energy_drift', 'relax_main', 'md_main']
 
 # %% ../nbs/10_calculator.ipynb #4b7b8a4a
-import argparse, copy, dataclasses, sys
+import argparse, copy, dataclasses, io, sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,8 @@ from .data import collate, group_split
 from .forces import atom_energies, crystal_sum, energy_forces_stress
 from .graph import MAX_Z, GraphError, GraphSettings, structure_graph
 from .oracle import read_frames
-from .model import CGCNN, ModelConfig, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
+from .model import CGCNN, CheckpointError, ModelConfig, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
+from .structures import atomic_write
 from .train import seed_everything
 
 # %% ../nbs/10_calculator.ipynb #932d3cad
@@ -100,6 +101,28 @@ def potential_loss(model:CGCNN, # potential in training mode
     return loss, (e_err.abs().mean().item(), f_err.abs().mean().item(), s_err.abs().mean().item())
 
 # %% ../nbs/10_calculator.ipynb #40d040f2
+def save_training_state(path, # file to write (atomically)
+                        model:CGCNN, optimizer, scheduler, generator:torch.Generator, # what trains, and its shuffling
+                        history:list, best:tuple, stopped:bool, # epochs so far, (score, weights, epoch) of the best, early stop reached
+                        n_frames:int, seed:int): # identify the run
+    "Everything `fit_potential` needs to go on where it was."
+    buffer = io.BytesIO()
+    torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+                'generator': generator.get_state(), 'torch_rng': torch.get_rng_state(), 'history': history, 'best': best,
+                'stopped': stopped, 'n_frames': n_frames, 'seed': seed}, buffer)
+    atomic_write(Path(path), buffer.getvalue())
+
+def load_training_state(path, model:CGCNN, optimizer, scheduler, generator:torch.Generator, # as `save_training_state`
+                        n_frames:int, seed:int)->dict:
+    "Restore a `save_training_state` file into the objects; returns it (history, best, stopped)."
+    saved = torch.load(path, weights_only=False)
+    if (saved['n_frames'], saved['seed']) != (n_frames, seed):
+        raise CheckpointError(f"{path}: training state of another run ({saved['n_frames']} training frames, seed {saved['seed']}; "
+                              f"this run has {n_frames}, seed {seed}): delete it to start afresh")
+    model.load_state_dict(saved['model']); optimizer.load_state_dict(saved['optimizer']); scheduler.load_state_dict(saved['scheduler'])
+    generator.set_state(saved['generator']); torch.set_rng_state(saved['torch_rng'])
+    return saved
+
 def fit_potential(model:CGCNN, # potential to train in place
                   train_set:Frames, # training frames
                   val_set:Frames, # validation frames (early stopping on force MAE + energy MAE)
@@ -109,13 +132,17 @@ def fit_potential(model:CGCNN, # potential to train in place
                   patience:int=10, # epochs without improvement before stopping
                   weights=LOSS_WEIGHTS, # loss weights: energy, force, stress
                   seed:int=0, # shuffling seed
-                  progress:bool=True): # tqdm bar
+                  progress:bool=True, # tqdm bar
+                  state=None): # training-state file, written after every epoch; if it exists, training goes on from it
     "Train on energies, forces and stresses; keeps the best validation weights. Returns the history."
     reuse_freed_memory()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(patience // 3, 1))
-    generator, history, best = torch.Generator().manual_seed(seed), [], (float('inf'), None, 0)
-    for epoch in (bar := tqdm(range(epochs), disable=not progress, desc='train potential')):
+    generator, history, best, stopped = torch.Generator().manual_seed(seed), [], (float('inf'), None, 0), False
+    if state is not None and Path(state).exists():
+        saved = load_training_state(state, model, optimizer, scheduler, generator, len(train_set), seed)
+        history, best, stopped = saved['history'], saved['best'], saved['stopped']
+    for epoch in (bar := tqdm(range(len(history), 0 if stopped else epochs), disable=not progress, desc='train potential')):
         model.train()
         for indices in torch.randperm(len(train_set), generator=generator).split(batch_size):
             if len(indices) < 2: continue  # batch norm needs two frames
@@ -128,7 +155,9 @@ def fit_potential(model:CGCNN, # potential to train in place
         history.append({'epoch': epoch, 'energy_mae': errors[0], 'force_mae': errors[1], 'stress_mae_gpa': errors[2]})
         bar.set_postfix(e=f'{errors[0]:.4f}', f=f'{errors[1]:.3f}')
         if score < best[0]: best = (score, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
-        elif epoch - best[2] >= patience: break
+        stopped = epoch - best[2] >= patience
+        if state is not None: save_training_state(state, model, optimizer, scheduler, generator, history, best, stopped, len(train_set), seed)
+        if stopped: break
     if best[1] is not None: model.load_state_dict(best[1])
     return history
 
@@ -136,7 +165,7 @@ def fit_potential(model:CGCNN, # potential to train in place
 def train_potential(frames:Frames, # labelled frames (with groups = parent structures)
                     config:ModelConfig|None=None, # architecture (default `potential_config()`)
                     seed:int=0, # seed of weights, split and shuffling
-                    out=None, # checkpoint to write
+                    out=None, # checkpoint to write; the training state is kept beside it (`<out>.partial`) until it is, so a rerun resumes
                     **fit_kwargs): # passed to `fit_potential`
     "Train a potential with a group split (80/10/10); returns it in eval mode with split, history and test errors in `meta`."
     seed_everything(seed)
@@ -147,12 +176,13 @@ def train_potential(frames:Frames, # labelled frames (with groups = parent struc
     elements = sorted({int(z) for g in train_set.graphs for z in g.atomic_numbers.unique()})
     model = CGCNN(config or potential_config(), meta={'property': 'energy', 'unit': 'eV', 'atom_ref': reference.tolist(),
                                                       'target_std': max(force_rms, 1e-3), 'elements': elements})
-    history = fit_potential(model, train_set, val_set if len(val_set) else train_set, seed=seed, **fit_kwargs)
+    partial = None if out is None else Path(f'{out}.partial')
+    history = fit_potential(model, train_set, val_set if len(val_set) else train_set, seed=seed, state=partial, **fit_kwargs)
     model.eval()
     test = np.mean([potential_loss(model, test_set, idx)[1] for idx in torch.arange(len(test_set)).split(64)], axis=0) if len(test_set) else None
     model.meta.update(history=history, split_groups=[sorted({str(frames.groups[i]) for i in p}) for p in parts],
                       test_errors=None if test is None else dict(zip(('energy_mae', 'force_mae', 'stress_mae_gpa'), map(float, test))))
-    if out is not None: save_checkpoint(model, out)
+    if out is not None: save_checkpoint(model, out); partial.unlink(missing_ok=True)
     return model
 
 # %% ../nbs/10_calculator.ipynb #528d7d13
