@@ -81,7 +81,8 @@ def main():
 def potential_table(dataset, pairs, classes):
     "`pair_table` of the shipped potential's relaxed energies, on the pairs of groups outside its training split."
     model = load_checkpoint(shipped_checkpoint('energy'))
-    pairs = pairs[[dataset.groups[h] not in set(model.meta['split_groups'][0]) for h in pairs[:, 0]]]
+    trained_on = set(model.meta['split_groups'][0])
+    pairs = pairs[[dataset.groups[h] not in trained_on for h in pairs[:, 0]]]
     cells = np.unique(pairs)
     relaxed = relax_batch([Structure.from_file(ROOT / 'data/nirich/cgcnn' / f'{dataset.ids[i]}.cif') for i in cells], model)
     error = np.full(len(dataset.ids), np.nan)  # eV/atom against CHGNet's energy of the same cell; the μ terms cancel in ΔE

@@ -9,7 +9,7 @@ __all__ = ['POTENTIAL_GRAPH', 'GPA_PER_EV_A3', 'LOSS_WEIGHTS', 'potential_config
            'energy_drift', 'relax_main', 'md_main']
 
 # %% ../nbs/10_calculator.ipynb #4b7b8a4a
-import argparse, copy, dataclasses, io, sys
+import argparse, copy, dataclasses, sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,7 @@ from .data import collate, group_split
 from .forces import atom_energies, crystal_sum, energy_forces_stress
 from .graph import MAX_Z, GraphError, GraphSettings, structure_graph
 from .oracle import read_frames
-from .model import CGCNN, CheckpointError, ModelConfig, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
-from .structures import atomic_write
+from .model import CGCNN, CheckpointError, ModelConfig, atomic_torch_save, load_checkpoint, mc_dropout, reuse_freed_memory, save_checkpoint, shipped_checkpoint
 from .train import seed_everything
 
 # %% ../nbs/10_calculator.ipynb #932d3cad
@@ -106,11 +105,9 @@ def save_training_state(path, # file to write (atomically)
                         history:list, best:tuple, stopped:bool, # epochs so far, (score, weights, epoch) of the best, early stop reached
                         n_frames:int, seed:int): # identify the run
     "Everything `fit_potential` needs to go on where it was."
-    buffer = io.BytesIO()
-    torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                'generator': generator.get_state(), 'torch_rng': torch.get_rng_state(), 'history': history, 'best': best,
-                'stopped': stopped, 'n_frames': n_frames, 'seed': seed}, buffer)
-    atomic_write(Path(path), buffer.getvalue())
+    atomic_torch_save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+                       'generator': generator.get_state(), 'torch_rng': torch.get_rng_state(), 'history': history, 'best': best,
+                       'stopped': stopped, 'n_frames': n_frames, 'seed': seed}, path)
 
 def load_training_state(path, model:CGCNN, optimizer, scheduler, generator:torch.Generator, # as `save_training_state`
                         n_frames:int, seed:int)->dict:

@@ -6,8 +6,8 @@
 __all__ = ['DROPOUT_MASKS', 'CHECKPOINT_FORMAT', 'MODELS_DIR', 'ModelConfig', 'GatedConv', 'segment_softmax', 'edge_rank',
            'MultiScaleConv', 'cosine_cutoff', 'mean_pool', 'repeat_batch', 'AtomDropout', 'zero_linear', 'CGCNN',
            'mc_dropout', 'reuse_freed_memory', 'dataset_outputs', 'multiscale_config', 'attention_weights', 'Ensemble',
-           'hurdle_moments', 'normalised_floor', 'mixture_moments', 'plain', 'save_checkpoint', 'CheckpointError',
-           'load_checkpoint', 'shipped_checkpoint']
+           'hurdle_moments', 'normalised_floor', 'mixture_moments', 'plain', 'save_checkpoint', 'atomic_torch_save',
+           'CheckpointError', 'load_checkpoint', 'shipped_checkpoint']
 
 # %% ../nbs/03_model.ipynb #826d494e
 import ctypes, io
@@ -388,9 +388,13 @@ def save_checkpoint(model:CGCNN|Ensemble, # trained model
     payload = {'format': CHECKPOINT_FORMAT, 'package_version': nirich_cgcnn.__version__,
                'config': asdict(model.config), 'meta': plain(model.meta), 'state_dict': model.state_dict()}
     if isinstance(model, Ensemble): payload['n_members'] = len(model.members)
+    atomic_torch_save(payload, path)
+
+def atomic_torch_save(obj, path):
+    "`torch.save` that never leaves a half-written file: the whole payload is serialised first, then written atomically."
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, buffer.getvalue())
+    torch.save(obj, buffer)
+    atomic_write(Path(path), buffer.getvalue())
 
 # %% ../nbs/03_model.ipynb #df5005c0
 class CheckpointError(GraphError):
