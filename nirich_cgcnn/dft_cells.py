@@ -8,12 +8,13 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from .dft import initial_magmoms
-from .structures import StructureRecord, generate_structures, layered_host, END_MEMBER_AC, FAMILIES, DEFECT_CLASSES
+from .structures import (StructureRecord, build_cell, generate_structures, layered_host, END_MEMBER_AC, FAMILIES,
+                                     DEFECT_CLASSES, DOPANTS)
 
 # %% auto #0
-__all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'DFT_TEST_SEED', 'jahn_teller', 'breathing',
-           'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'dft_test_candidates',
-           'start_moments']
+__all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'FIXED_CHARGES', 'DFT_TEST_SEED', 'jahn_teller',
+           'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'start_moments',
+           'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum', 'dft_test_candidates']
 
 # %% ../nbs/07e_dft_cells.ipynb #9ae29f9d
 def jahn_teller(structure:Structure, # cell with at least one Ni and O
@@ -174,12 +175,6 @@ def generated_dft_cells(n:int, # cells, interleaved over families × defect clas
                                    magmom_start=magmom_starts[(k + k // per_block) % len(magmom_starts)])
     return out
 
-DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
-
-def dft_test_candidates()->list:
-    "The 96 cells of the held-out DFT test set (labelled into their own folder, never trained on)."
-    return generated_dft_cells(96, DFT_TEST_SEED)
-
 def start_moments(record:StructureRecord, # cell with `magnetic_pattern`/`base_magmoms`/`magmom_start` in `params`
                   structure:Structure|None=None, # its relaxed form (default: `record.structure`)
                   chgnet_magmoms:list|None=None, # CHGNet's moments of `structure`, used when `magmom_start` is "chgnet"
@@ -190,3 +185,54 @@ def start_moments(record:StructureRecord, # cell with `magnetic_pattern`/`base_m
     return initial_magmoms([x.specie.symbol for x in s], record.params.get("magnetic_pattern", "fm"),
                            record.params.get("base_magmoms"), seed=int.from_bytes(record.id.encode()[:4], "little"),
                            site_moments=site)
+
+# %% ../nbs/07e_dft_cells.ipynb #a1c0ba12
+FIXED_CHARGES = dict(Li=1, Co=3, Mn=4, Al=3, Mg=2, Ti=4, Zr=4, W=6, B=3, O=-2, F=-1)  # every element but Ni
+
+def nickel_oxidation_state(structure:Structure)->float|None:
+    "Mean Ni oxidation state that balances `FIXED_CHARGES` of the other elements (None for a cell without Ni)."
+    counts = structure.composition.get_el_amt_dict()
+    if not counts.get("Ni"): return None
+    return -sum(FIXED_CHARGES[el] * n for el, n in counts.items() if el != "Ni") / counts["Ni"]
+
+def _defect_settings(n_li:int)->list:
+    "`build_cell` keyword sets per defect class, one knob (or two for `combined`) at a time."
+    dopants = [dict(dopant=el, n_dopant=k) for el in DOPANTS for k in (1, 2)]
+    return ([dict()] + [dict(li_vacancies=k) for k in range(1, n_li)] + [dict(o_vacancies=k) for k in (1, 2, 3)]
+            + [dict(tm_vacancies=k) for k in (1, 2)] + [dict(antisite_pairs=1)] + dopants
+            + [dict(li_fraction=k / n_li) for k in range(n_li)]
+            + [dict(dopant=el, n_dopant=1) | vac for el in DOPANTS for vac in (dict(li_vacancies=1), dict(o_vacancies=1))])
+
+def charge_balanced_cells(orderings:tuple=(0, 1), # TM arrangements of each host (`build_cell`'s `ordering`)
+                          supercells:tuple=("hex-1x1x1", "rho-2x2x1"), # the 12- and 16-atom hosts
+                         )->list:
+    "`build_cell` records of every family whose charge balance puts every Ni in Ni²⁺ or Ni⁴⁺ (see `nickel_oxidation_state`)."
+    out = []
+    for family in FAMILIES:
+        for supercell in supercells:
+            for ordering in orderings:
+                n_li = sum(x.specie.symbol == "Li" for x in build_cell(family, supercell, ordering).structure)
+                for kw in _defect_settings(n_li):
+                    r = build_cell(family, supercell, ordering, **kw)
+                    if nickel_oxidation_state(r.structure) in (2.0, 4.0): out.append(r)
+    return out
+
+def gapped_stratum(magmom_starts:tuple=("chgnet", "pattern"), # magnetic starts, alternated over the stratum
+                  )->list:
+    "Per family × defect class, the first `charge_balanced_cells` record whose formula is not already taken, for the DFT oracle."
+    first, formulas = {}, set()
+    for r in sorted(charge_balanced_cells(), key=lambda r: (DEFECT_CLASSES.index(r.defect_class), list(FAMILIES).index(r.family))):
+        if (r.family, r.defect_class) not in first and r.formula not in formulas:
+            first[r.family, r.defect_class] = r; formulas.add(r.formula)
+    out = list(first.values())
+    for k, r in enumerate(out):
+        r.params = r.params | dict(source="gapped_stratum", magnetic_pattern="fm", relax_cell=True,
+                                   magmom_start=magmom_starts[k % len(magmom_starts)])
+    return out
+
+DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
+
+def dft_test_candidates()->list:
+    "The held-out DFT test set (labelled into its own folder, never trained on): 96 generated cells interleaved with the gapped stratum."
+    generated, stratum = generated_dft_cells(96, DFT_TEST_SEED), gapped_stratum()
+    return [r for pair in zip(generated, stratum) for r in pair] + generated[len(stratum):]
