@@ -5,6 +5,7 @@
 # %% ../nbs/07e_dft_cells.ipynb #cb594c84
 from __future__ import annotations
 import numpy as np
+from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
 from .dft import initial_magmoms
@@ -13,8 +14,9 @@ from .structures import (StructureRecord, build_cell, generate_structures, layer
 
 # %% auto #0
 __all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'FIXED_CHARGES', 'DFT_TEST_SEED', 'jahn_teller',
-           'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'start_moments',
-           'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum', 'dft_test_candidates']
+           'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'dft_params',
+           'start_moments', 'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum',
+           'distinct_configurations', 'dft_test_candidates']
 
 # %% ../nbs/07e_dft_cells.ipynb #9ae29f9d
 def jahn_teller(structure:Structure, # cell with at least one Ni and O
@@ -170,10 +172,12 @@ def generated_dft_cells(n:int, # cells, interleaved over families × defect clas
     "`generate_structures` cells for the DFT oracle, each with its magnetic start in `params['magmom_start']`."
     out = generate_structures(n=n, seed=seed, min_atoms=min_atoms, max_atoms=max_atoms)
     per_block = len(FAMILIES) * len(DEFECT_CLASSES)
-    for k, r in enumerate(out):
-        r.params = r.params | dict(source="generate_structures", magnetic_pattern="fm", relax_cell=True,
-                                   magmom_start=magmom_starts[(k + k // per_block) % len(magmom_starts)])
+    for k, r in enumerate(out): r.params = dft_params(r, "generate_structures", magmom_starts[(k + k // per_block) % len(magmom_starts)])
     return out
+
+def dft_params(record:StructureRecord, source:str, magmom_start:str)->dict: # cell, where it comes from, "chgnet" or "pattern"
+    "The record's `params` with what the DFT oracle reads: source, a ferromagnetic pattern, cell relaxation, magnetic start."
+    return record.params | dict(source=source, magnetic_pattern="fm", relax_cell=True, magmom_start=magmom_start)
 
 def start_moments(record:StructureRecord, # cell with `magnetic_pattern`/`base_magmoms`/`magmom_start` in `params`
                   structure:Structure|None=None, # its relaxed form (default: `record.structure`)
@@ -225,14 +229,23 @@ def gapped_stratum(magmom_starts:tuple=("chgnet", "pattern"), # magnetic starts,
         if (r.family, r.defect_class) not in first and r.formula not in formulas:
             first[r.family, r.defect_class] = r; formulas.add(r.formula)
     out = list(first.values())
-    for k, r in enumerate(out):
-        r.params = r.params | dict(source="gapped_stratum", magnetic_pattern="fm", relax_cell=True,
-                                   magmom_start=magmom_starts[k % len(magmom_starts)])
+    for k, r in enumerate(out): r.params = dft_params(r, "gapped_stratum", magmom_starts[k % len(magmom_starts)])
+    return out
+
+def distinct_configurations(records:list, # candidates (`StructureRecord`s)
+                            held_out:list=(), # records none of whose configurations may be returned
+                           )->list:
+    "`records` in order, less those equivalent (pymatgen `StructureMatcher`: rattled copies match) to a `held_out` or an earlier kept one."
+    matcher, taken, out = StructureMatcher(), {}, []
+    for r in held_out: taken.setdefault(r.formula, []).append(r.structure)
+    for r in records:
+        same = taken.setdefault(r.formula, [])
+        if not any(matcher.fit(r.structure, s) for s in same): out.append(r); same.append(r.structure)
     return out
 
 DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
 
 def dft_test_candidates()->list:
-    "The held-out DFT test set (labelled into its own folder, never trained on): 96 generated cells interleaved with the gapped stratum."
+    "The held-out DFT test set (labelled into its own folder, never trained on): 96 generated cells interleaved with the gapped stratum, one per configuration."
     generated, stratum = generated_dft_cells(96, DFT_TEST_SEED), gapped_stratum()
-    return [r for pair in zip(generated, stratum) for r in pair] + generated[len(stratum):]
+    return distinct_configurations([r for pair in zip(generated, stratum) for r in pair] + generated[len(stratum):])

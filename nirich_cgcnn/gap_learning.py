@@ -19,7 +19,7 @@ import torch
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from .data import CrystalDataset, batches, from_structures, group_split, load_folder
-from .dft_cells import dft_test_candidates, generated_dft_cells
+from .dft_cells import charge_balanced_cells, dft_params, dft_test_candidates, distinct_configurations, generated_dft_cells
 from .dft_dataset import collect_dft, dft_label_folder
 from .dft_worker import METAL_GAP
 from .forces import graph_structure
@@ -184,11 +184,14 @@ def learning_curve(learner, # `ForestLearner` or `CGCNNLearner` of a set whose e
 # %% ../nbs/07g_gap_learning.ipynb #29e3a7f2
 ACQUISITION_SEED = 47  # generator seed of the acquisition pool (the held-out DFT test set uses `dft_cells.DFT_TEST_SEED`)
 
-def acquisition_pool(n:int, # candidates
-                     seed:int=ACQUISITION_SEED)->list:
-    "Generated DFT candidates (`StructureRecord`s) none of which is a held-out test cell."
-    test = {r.id for r in dft_test_candidates()}
-    return [r for r in generated_dft_cells(n, seed) if r.id not in test]
+def acquisition_pool(n:int, # generated candidates
+                     seed:int=ACQUISITION_SEED, # their generator seed
+                     orderings:tuple=(0, 1, 2, 3), # TM arrangements of the charge-balanced candidates
+                    )->list:
+    "Generated and charge-balanced DFT candidates (`StructureRecord`s), one per configuration, none a held-out test cell's."
+    balanced = charge_balanced_cells(orderings)
+    for k, r in enumerate(balanced): r.params = dft_params(r, "charge_balanced", ("chgnet", "pattern")[k % 2])
+    return distinct_configurations(generated_dft_cells(n, seed) + balanced, dft_test_candidates())
 
 def relaxed_pool(records:list, # the pool's `StructureRecord`s
                  folder)->CrystalDataset: # cache of the potential-relaxed pool (written once, atomically)
@@ -236,7 +239,7 @@ def acquire_dft(out='data/nirich/dft', # the DFT training set (labels/, id_prop.
                 learner_of=None, # (set, seed) -> learner (default: `GAP_LEARNERS['forest-chgnet']`)
                 until:int=250, # stop at this many converged cells
                 strategy:str='bald', batch:int=4, # acquisition and cells per round
-                n_pool:int=480, pool_dir='data/nirich/_work/gap_pool', # candidates and their relaxed cache
+                n_pool:int=1920, pool_dir='data/nirich/_work/gap_pool', # generated candidates (≈ 500 distinct), relaxed cache
                 seed:int=0, client=None, timeout_s:float=1800)->int: # rounds' seed, engine client, per-cell DFT limit
     "Label cells chosen by `strategy` with GPAW until `until` have converged (or the pool is used up); resumable; returns the converged count."
     records = {r.id: r for r in acquisition_pool(n_pool)}
@@ -274,7 +277,7 @@ def main(argv=None):
     ap.add_argument('--until', type=int, default=250, help='converged cells to reach')
     ap.add_argument('--strategy', choices=GAP_STRATEGIES, default='bald'); ap.add_argument('--batch', type=int, default=4)
     ap.add_argument('--model', choices=list(GAP_LEARNERS), default='forest-chgnet', help='what each round fits (the best of study 16 by CV MAE)')
-    ap.add_argument('--n-pool', type=int, default=480); ap.add_argument('--timeout', type=float, default=1800)
+    ap.add_argument('--n-pool', type=int, default=1920, help='generated candidates drawn (≈ 500 distinct configurations)'); ap.add_argument('--timeout', type=float, default=1800)
     ap.add_argument('--workers', type=int, default=None, help='LocalCluster worker processes (default: one per core)')
     ap.add_argument('--scheduler', default=None, help='address of a running Dask scheduler (default: a LocalCluster here)')
     a = ap.parse_args(argv)
