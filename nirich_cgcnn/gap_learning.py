@@ -239,7 +239,7 @@ def acquire_dft(out='data/nirich/dft', # the DFT training set (labels/, id_prop.
                 learner_of=None, # (set, seed) -> learner (default: `GAP_LEARNERS['forest-chgnet']`)
                 until:int=250, # stop at this many converged cells
                 strategy:str='bald', batch:int=4, # acquisition and cells per round
-                n_pool:int=1920, pool_dir='data/nirich/_work/gap_pool', # generated candidates (≈ 500 distinct), relaxed cache
+                n_pool:int=1920, pool_dir='data/nirich/_work/gap_pool', # generated candidates (605 distinct with the balanced ones), relaxed cache
                 seed:int=0, client=None, timeout_s:float=1800)->int: # rounds' seed, engine client, per-cell DFT limit
     "Label cells chosen by `strategy` with GPAW until `until` have converged (or the pool is used up); resumable; returns the converged count."
     records = {r.id: r for r in acquisition_pool(n_pool)}
