@@ -9,14 +9,14 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
 from .dft import initial_magmoms
-from .structures import (StructureRecord, build_cell, generate_structures, layered_host, END_MEMBER_AC, FAMILIES,
-                                     DEFECT_CLASSES, DOPANTS)
+from .structures import (
+    StructureRecord, build_cell, generate_structures, layered_host, END_MEMBER_AC, FAMILIES, DEFECT_CLASSES, DOPANTS)
 
 # %% auto #0
 __all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'FIXED_CHARGES', 'DFT_TEST_SEED', 'jahn_teller',
            'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'dft_params',
            'start_moments', 'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum',
-           'distinct_configurations', 'dft_test_candidates']
+           'distinct_configurations', 'equivalent_to_any', 'dft_test_candidates']
 
 # %% ../nbs/07e_dft_cells.ipynb #9ae29f9d
 def jahn_teller(structure:Structure, # cell with at least one Ni and O
@@ -242,6 +242,14 @@ def distinct_configurations(records:list, # candidates (`StructureRecord`s)
         same = taken.setdefault(r.formula, [])
         if not any(matcher.fit(r.structure, s) for s in same): out.append(r); same.append(r.structure)
     return out
+
+def equivalent_to_any(structures:list, # pymatgen `Structure`s
+                      reference:list, # `Structure`s to compare with
+                     )->np.ndarray:
+    "[n] bool: is each structure equivalent (`StructureMatcher`) to one of `reference`?"
+    matcher, by_formula = StructureMatcher(), {}
+    for s in reference: by_formula.setdefault(s.composition.formula, []).append(s)
+    return np.array([any(matcher.fit(s, r) for r in by_formula.get(s.composition.formula, [])) for s in structures], bool)
 
 DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
 

