@@ -6,7 +6,7 @@
 __all__ = ['TRANSITION_METALS', 'CHGNET_OUTPUTS', 'GAP_STRATEGIES', 'ACQUISITION_SEED', 'FEATURES', 'HURDLE', 'GAP_LEARNERS',
            'FERMI_LEARNER', 'composition_features', 'original_features', 'moment_statistics', 'graph_key',
            'chgnet_features', 'binary_entropy', 'bald', 'ForestLearner', 'CGCNNLearner', 'cross_validate',
-           'comparison_row', 'gap_acquisition', 'learning_curve', 'acquisition_pool', 'relaxed_pool',
+           'comparison_row', 'gap_acquisition', 'learning_curve', 'labels_to_reach', 'acquisition_pool', 'relaxed_pool',
            'read_acquisitions', 'concatenated', 'joined', 'next_cells', 'acquire_dft', 'dft_test_set',
            'held_out_metrics', 'held_out_scores', 'mp_trunk_features', 'main']
 
@@ -185,6 +185,13 @@ def learning_curve(learner, # `ForestLearner` or `CGCNNLearner` of a set whose e
         rest = np.setdiff1d(pool, labelled)
         if len(rest) == 0: return pd.DataFrame(rows)
         labelled = np.concatenate([labelled, rest[np.argsort(-gap_acquisition(strategy, learner, rest, rng))[:step]]])
+
+# %% ../nbs/07g_gap_learning.ipynb #e5f3b0c2
+def labels_to_reach(n_labels, mae, # a learning curve: labels used, test MAE at each
+                    target:float)->float: # MAE to reach
+    "Labels at which the power law a·n^(−b) fitted to the curve reaches `target` (∞ if the curve does not fall)."
+    slope, intercept = np.polyfit(np.log(np.asarray(n_labels, float)), np.log(np.asarray(mae, float)), 1)
+    return float(np.exp((np.log(target) - intercept) / slope)) if slope < 0 else np.inf
 
 # %% ../nbs/07g_gap_learning.ipynb #29e3a7f2
 ACQUISITION_SEED = 47  # generator seed of the acquisition pool (the held-out DFT test set uses `dft_cells.DFT_TEST_SEED`)
