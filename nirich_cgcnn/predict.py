@@ -162,7 +162,7 @@ def predict_table(model, # a `CGCNN` or checkpoint path
                   cache_dir=None, # graph cache (None: default)
                   seed:int=0, # seed of the dropout masks (same seed, same predictions)
                   check_relaxed:bool=True): # add `relaxation_check` columns, and warn once when some inputs are far from relaxed
-    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric, dof (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements, max_force and training_distance if it records its training embeddings, max_force and near_relaxed."
+    "One row per structure: id, mu, sigma, sigma_epistemic, sigma_aleatoric, dof (classification: class, probability, sigma), target if known, unseen_elements if the checkpoint records its training elements, training_distance if it records its training embeddings, max_force and near_relaxed with `check_relaxed`."
     model = as_model(model)
     dataset = as_dataset(data, model, cache_dir)
     with torch.random.fork_rng(), mc_dropout(model, enabled=n_dropout > 0):
