@@ -236,20 +236,27 @@ def distinct_configurations(records:list, # candidates (`StructureRecord`s)
                             held_out:list=(), # records none of whose configurations may be returned
                            )->list:
     "`records` in order, less those equivalent (pymatgen `StructureMatcher`: rattled copies match) to a `held_out` or an earlier kept one."
-    matcher, taken, out = StructureMatcher(), {}, []
-    for r in held_out: taken.setdefault(r.formula, []).append(r.structure)
+    matcher, taken, out = StructureMatcher(), _by_formula(r.structure for r in held_out), []
     for r in records:
-        same = taken.setdefault(r.formula, [])
-        if not any(matcher.fit(r.structure, s) for s in same): out.append(r); same.append(r.structure)
+        if not _matches(matcher, r.structure, taken):
+            out.append(r); taken.setdefault(r.structure.composition.formula, []).append(r.structure)
     return out
+
+def _by_formula(structures)->dict: # `Structure`s
+    "Structures keyed by their formula (only structures of one formula can be equivalent)."
+    out = {}
+    for s in structures: out.setdefault(s.composition.formula, []).append(s)
+    return out
+
+def _matches(matcher, structure, by_formula:dict)->bool: # a `StructureMatcher`, a `Structure`, `_by_formula` of the others
+    return any(matcher.fit(structure, s) for s in by_formula.get(structure.composition.formula, []))
 
 def equivalent_to_any(structures:list, # pymatgen `Structure`s
                       reference:list, # `Structure`s to compare with
                      )->np.ndarray:
     "[n] bool: is each structure equivalent (`StructureMatcher`) to one of `reference`?"
-    matcher, by_formula = StructureMatcher(), {}
-    for s in reference: by_formula.setdefault(s.composition.formula, []).append(s)
-    return np.array([any(matcher.fit(s, r) for r in by_formula.get(s.composition.formula, [])) for s in structures], bool)
+    matcher, by_formula = StructureMatcher(), _by_formula(reference)
+    return np.array([_matches(matcher, s, by_formula) for s in structures], bool)
 
 DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
 

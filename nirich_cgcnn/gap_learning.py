@@ -260,6 +260,7 @@ def acquire_dft(out='data/nirich/dft', # the DFT training set (labels/, id_prop.
                 seed:int=0, client=None, timeout_s:float=1800)->int: # rounds' seed, engine client, per-cell DFT limit
     "Label cells chosen by `strategy` with GPAW until `until` have converged (or the pool is used up); resumable; returns the converged count."
     records = {r.id: r for r in acquisition_pool(n_pool)}
+    print(f'{len(records)} distinct candidates in the pool', flush=True)
     pool = relaxed_pool(list(records.values()), pool_dir)
     while (n := len(load_folder(out, 'band_gap', skip_unlabelled=True))) < until:
         ids = next_cells(out, pool, learner_of or GAP_LEARNERS['forest-chgnet'], strategy, batch, seed)
@@ -333,7 +334,7 @@ def main(argv=None):
     ap.add_argument('--until', type=int, default=250, help='converged cells to reach')
     ap.add_argument('--strategy', choices=GAP_STRATEGIES, default='bald'); ap.add_argument('--batch', type=int, default=4)
     ap.add_argument('--model', choices=list(GAP_LEARNERS), default='forest-chgnet', help='what each round fits (the best of study 16 by CV MAE)')
-    ap.add_argument('--n-pool', type=int, default=1920, help='generated candidates drawn (≈ 500 distinct configurations)'); ap.add_argument('--timeout', type=float, default=1800)
+    ap.add_argument('--n-pool', type=int, default=1920, help='generated candidates drawn (605 distinct configurations with the charge-balanced ones)'); ap.add_argument('--timeout', type=float, default=1800)
     ap.add_argument('--workers', type=int, default=None, help='LocalCluster worker processes (default: one per core)')
     ap.add_argument('--scheduler', default=None, help='address of a running Dask scheduler (default: a LocalCluster here)')
     a = ap.parse_args(argv)
