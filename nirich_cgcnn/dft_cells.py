@@ -13,9 +13,9 @@ from .structures import (
     StructureRecord, build_cell, generate_structures, layered_host, END_MEMBER_AC, FAMILIES, DEFECT_CLASSES, DOPANTS)
 
 # %% auto #0
-__all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'FIXED_CHARGES', 'DFT_TEST_SEED', 'jahn_teller',
-           'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells', 'dft_params',
-           'start_moments', 'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum',
+__all__ = ['SMALL_CELL_SPECS', 'VARIANT_HOSTS', 'VARIANT_EDITS', 'VARIANTS', 'FIXED_CHARGES', 'DFT_TEST_SEED', 'GAPPED_CLASSES',
+           'jahn_teller', 'breathing', 'small_cells', 'variant_cells', 'dft_candidates', 'generated_dft_cells',
+           'dft_params', 'start_moments', 'nickel_oxidation_state', 'charge_balanced_cells', 'gapped_stratum',
            'distinct_configurations', 'equivalent_to_any', 'dft_test_candidates']
 
 # %% ../nbs/07e_dft_cells.ipynb #9ae29f9d
@@ -221,14 +221,17 @@ def charge_balanced_cells(orderings:tuple=(0, 1), # TM arrangements of each host
                     if nickel_oxidation_state(r.structure) in (2.0, 4.0): out.append(r)
     return out
 
-def gapped_stratum(magmom_starts:tuple=("chgnet", "pattern"), # magnetic starts, alternated over the stratum
+def gapped_stratum(classes:tuple=DEFECT_CLASSES, # defect classes to draw from
+                   per_class:int=1, # records per family × defect class
+                   taken:set=frozenset(), # formulas already drawn (none is drawn again)
+                   magmom_starts:tuple=("chgnet", "pattern"), # magnetic starts, alternated over the stratum
                   )->list:
-    "Per family × defect class, the first `charge_balanced_cells` record whose formula is not already taken, for the DFT oracle."
-    first, formulas = {}, set()
+    "Per family × defect class, the first `per_class` `charge_balanced_cells` records whose formulas are not yet taken, for the DFT oracle."
+    drawn, formulas, out = {}, set(taken), []
     for r in sorted(charge_balanced_cells(), key=lambda r: (DEFECT_CLASSES.index(r.defect_class), list(FAMILIES).index(r.family))):
-        if (r.family, r.defect_class) not in first and r.formula not in formulas:
-            first[r.family, r.defect_class] = r; formulas.add(r.formula)
-    out = list(first.values())
+        key = r.family, r.defect_class
+        if r.defect_class in classes and drawn.get(key, 0) < per_class and r.formula not in formulas:
+            out.append(r); drawn[key] = drawn.get(key, 0) + 1; formulas.add(r.formula)
     for k, r in enumerate(out): r.params = dft_params(r, "gapped_stratum", magmom_starts[k % len(magmom_starts)])
     return out
 
@@ -259,8 +262,10 @@ def equivalent_to_any(structures:list, # pymatgen `Structure`s
     return np.array([_matches(matcher, s, by_formula) for s in structures], bool)
 
 DFT_TEST_SEED = 31  # held-out DFT test set: 96 generated cells, two per family × defect class, fixed before any acquisition
+GAPPED_CLASSES = ("delithiated", "dopant")  # where the first stratum's DFT gaps came from (6 of 8 gapped test cells)
 
 def dft_test_candidates()->list:
-    "The held-out DFT test set (labelled into its own folder, never trained on): 96 generated cells interleaved with the gapped stratum, one per configuration."
+    "The held-out DFT test set (labelled into its own folder in this order, never trained on): 96 generated cells interleaved with the gapped stratum, then a second stratum layer of `GAPPED_CLASSES`, then the rest of the generated cells; one per configuration."
     generated, stratum = generated_dft_cells(96, DFT_TEST_SEED), gapped_stratum()
-    return distinct_configurations([r for pair in zip(generated, stratum) for r in pair] + generated[len(stratum):])
+    second = gapped_stratum(GAPPED_CLASSES, per_class=2, taken={r.formula for r in stratum})
+    return distinct_configurations([r for pair in zip(generated, stratum) for r in pair] + second + generated[len(stratum):])
