@@ -20,7 +20,7 @@ from .calculator import atoms_symbol
 from .forces import energy_forces_stress
 from .data import GraphBatch
 from .graph import GraphError, GraphSettings, edge_vectors, nearest_per_atom, neighbor_edges, to_structure
-from .model import CGCNN, load_checkpoint, shipped_checkpoint
+from .model import CGCNN, load_checkpoint, reuse_freed_memory, shipped_checkpoint
 
 # %% ../nbs/11_relax.ipynb #622946c7
 SKIN = 0.5  # Å: neighbour lists hold every pair within the cutoff + SKIN
@@ -340,6 +340,7 @@ def relax_batch(structures:list, # pymatgen `Structure`s or ASE `Atoms`
                 skin:float=SKIN, # neighbour-list skin, Å
                 fire:Fire=Fire()): # FIRE parameters (ASE's defaults)
     "Relax many cells at once (ASE FIRE + FrechetCellFilter per cell, batched); one record per input, in order, failures included."
+    reuse_freed_memory()  # 3× faster in a Dask worker, whose default MALLOC_TRIM_THRESHOLD_ unmaps every freed tensor
     model = potential(model)
     records, waiting, inputs = [None] * len(structures), [], {}
     for i, obj in enumerate(structures):
