@@ -9,7 +9,7 @@ __all__ = ['TRANSITION_METALS', 'CHGNET_OUTPUTS', 'GAP_STRATEGIES', 'COST_STRATE
            'comparison_row', 'RunCost', 'run_cost_features', 'gap_acquisition', 'learning_curve', 'labels_to_reach',
            'acquisition_pool', 'relaxed_pool', 'read_acquisitions', 'concatenated', 'joined', 'run_record',
            'expected_seconds', 'next_cells', 'acquire_dft', 'dft_test_set', 'held_out_metrics', 'held_out_scores',
-           'mp_trunk_features', 'main']
+           'live_curve', 'mp_trunk_features', 'main']
 
 # %% ../nbs/07g_gap_learning.ipynb #b8ff15a2
 import argparse, dataclasses, functools, hashlib
@@ -356,6 +356,21 @@ def held_out_scores(train:CrystalDataset, test:CrystalDataset, # labelled traini
     table = apply_calibration(table, calibration).assign(id=test.ids, target=test.targets.numpy())
     return table, held_out_metrics(table, train.property == 'band_gap') | {
         'n_train': len(train), 'n_train_dropped': int(seen.sum()), 'calibration': calibration}
+
+def live_curve(out, # the DFT training set (labels/, id_prop.csv, acquisitions.csv)
+               test:CrystalDataset, # the held-out test set of one property (`dft_test_set`)
+               learner_of, seed:int=0, k:int=5, # as `held_out_scores`
+               every:int=1)->pd.DataFrame: # score before every `every`-th acquisition round
+    "The live learning curve: `held_out_scores` of the labels `out` held before each acquisition round, and of all of them (`before_round` ∞)."
+    train = load_folder(out, test.property, skip_unlabelled=True)
+    rounds = read_acquisitions(Path(out) / 'acquisitions.csv')
+    round_of = dict(zip(rounds['id'], rounds['round']))
+    rows = []
+    for end in [*range(0, int(rounds['round'].max()) + 1 if len(rounds) else 0, every), np.inf]:
+        labels = train.subset([j for j, i in enumerate(train.ids) if round_of.get(i, -1) < end])
+        scores = held_out_scores(labels, test, learner_of, seed, k)[1]
+        rows.append({'before_round': end, 'n_labels': len(labels), **{m: v for m, v in scores.items() if m != 'calibration'}})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/07g_gap_learning.ipynb #8d64b134
 def mp_trunk_features(dataset:CrystalDataset)->np.ndarray: # structures
