@@ -128,6 +128,7 @@ def fit_potential(model:CGCNN, # potential to train in place
                   lr:float=1e-3, # Adam learning rate
                   patience:int=10, # epochs without improvement before stopping
                   weights=LOSS_WEIGHTS, # loss weights: energy, force, stress
+                  stage_two:tuple|None=None, # (first epoch, loss weights) of a second stage, e.g. energies weighted up once forces are learned
                   seed:int=0, # shuffling seed
                   progress:bool=True, # tqdm bar
                   state=None): # training-state file, written after every epoch; if it exists, training goes on from it
@@ -141,15 +142,16 @@ def fit_potential(model:CGCNN, # potential to train in place
         history, best, stopped = saved['history'], saved['best'], saved['stopped']
     for epoch in (bar := tqdm(range(len(history), 0 if stopped else epochs), disable=not progress, desc='train potential')):
         model.train()
+        stage = weights if stage_two is None or epoch < stage_two[0] else stage_two[1]
         for indices in torch.randperm(len(train_set), generator=generator).split(batch_size):
             if len(indices) < 2: continue  # batch norm needs two frames
-            loss, _ = potential_loss(model, train_set, indices, weights)
+            loss, _ = potential_loss(model, train_set, indices, stage)
             optimizer.zero_grad(); loss.backward(); optimizer.step()
         model.eval()
-        errors = np.mean([potential_loss(model, val_set, idx, weights)[1] for idx in torch.arange(len(val_set)).split(64)], axis=0)
+        errors = np.mean([potential_loss(model, val_set, idx)[1] for idx in torch.arange(len(val_set)).split(64)], axis=0)
         score = errors[0] + errors[1]  # eV/atom + eV/Å
         scheduler.step(score)
-        history.append({'epoch': epoch, 'energy_mae': errors[0], 'force_mae': errors[1], 'stress_mae_gpa': errors[2]})
+        history.append({'epoch': epoch, 'energy_mae': errors[0], 'force_mae': errors[1], 'stress_mae_gpa': errors[2], 'loss_weights': list(stage)})
         bar.set_postfix(e=f'{errors[0]:.4f}', f=f'{errors[1]:.3f}')
         if score < best[0]: best = (score, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
         stopped = epoch - best[2] >= patience
