@@ -108,12 +108,12 @@ def _models(paths:tuple)->dict:
 def checked(structures:list, # (id, structure or the exception that stopped reading it, meta)
            )->tuple:
     "[(id, structure, meta, graph)] of the candidates that make a crystal graph (default settings), and {id: error} for the others."
-    good, errors = [], {}
+    good, errors, atom_table = [], {}, default_atom_table()
     for cid, s, meta in structures:
         try:
             if isinstance(s, Exception): raise s
             graph = structure_graph(s, GraphSettings(), source=cid)
-            check_elements(graph.atomic_numbers, default_atom_table(), cid)
+            check_elements(graph.atomic_numbers, atom_table, cid)
             good.append((cid, s, meta, graph))
         except Exception as e: errors[cid] = str(e)  # noqa: BLE001 - becomes the candidate's row
     return good, errors
