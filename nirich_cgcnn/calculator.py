@@ -128,7 +128,7 @@ def fit_potential(model:CGCNN, # potential to train in place
                   lr:float=1e-3, # Adam learning rate
                   patience:int=10, # epochs without improvement before stopping
                   weights=LOSS_WEIGHTS, # loss weights: energy, force, stress
-                  stage_two:tuple|None=None, # (first epoch, loss weights) of a second stage, e.g. energies weighted up once forces are learned
+                  stage_two:tuple|None=None, # (first epoch, loss weights, learning rate) of a second stage, e.g. energies weighted up once forces are learned
                   seed:int=0, # shuffling seed
                   progress:bool=True, # tqdm bar
                   state=None): # training-state file, written after every epoch; if it exists, training goes on from it
@@ -143,6 +143,8 @@ def fit_potential(model:CGCNN, # potential to train in place
     for epoch in (bar := tqdm(range(len(history), 0 if stopped else epochs), disable=not progress, desc='train potential')):
         model.train()
         stage = weights if stage_two is None or epoch < stage_two[0] else stage_two[1]
+        if stage_two is not None and epoch == stage_two[0]:
+            for group in optimizer.param_groups: group['lr'] = stage_two[2]
         for indices in torch.randperm(len(train_set), generator=generator).split(batch_size):
             if len(indices) < 2: continue  # batch norm needs two frames
             loss, _ = potential_loss(model, train_set, indices, stage)
@@ -151,7 +153,7 @@ def fit_potential(model:CGCNN, # potential to train in place
         errors = np.mean([potential_loss(model, val_set, idx)[1] for idx in torch.arange(len(val_set)).split(64)], axis=0)
         score = errors[0] + errors[1]  # eV/atom + eV/Å
         scheduler.step(score)
-        history.append({'epoch': epoch, 'energy_mae': errors[0], 'force_mae': errors[1], 'stress_mae_gpa': errors[2], 'loss_weights': list(stage)})
+        history.append({'epoch': epoch, 'energy_mae': errors[0], 'force_mae': errors[1], 'stress_mae_gpa': errors[2], 'loss_weights': list(stage), 'lr': optimizer.param_groups[0]['lr']})
         bar.set_postfix(e=f'{errors[0]:.4f}', f=f'{errors[1]:.3f}')
         if score < best[0]: best = (score, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
         stopped = epoch - best[2] >= patience
