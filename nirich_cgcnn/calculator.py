@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['POTENTIAL_GRAPH', 'GPA_PER_EV_A3', 'LOSS_WEIGHTS', 'potential_config', 'Frames', 'frames_from_atoms',
            'dataset_frames', 'fit_atom_references', 'potential_loss', 'save_training_state', 'load_training_state',
-           'fit_potential', 'train_potential', 'NiRichCalculator', 'atoms_symbol', 'atoms_batch', 'relax', 'run_md',
-           'energy_drift', 'relax_main', 'md_main']
+           'fit_potential', 'refit_references', 'train_potential', 'NiRichCalculator', 'atoms_symbol', 'atoms_batch',
+           'relax', 'run_md', 'energy_drift', 'relax_main', 'md_main']
 
 # %% ../nbs/10_calculator.ipynb #4b7b8a4a
 import argparse, copy, dataclasses, sys
@@ -73,12 +73,13 @@ def dataset_frames(folder='data/nirich', # dataset folder with `labels.csv` and 
     return frames_from_atoms(atoms, groups, settings)
 
 # %% ../nbs/10_calculator.ipynb #a3ec01cc
-def fit_atom_references(frames:Frames): # training frames
+def fit_atom_references(frames:Frames, # training frames
+                        energies:torch.Tensor|None=None): # [n] total energies to fit (default: the frames' labels)
     "Per-element energies (eV, indexed by Z) that best fit the total energies by least squares."
     counts = np.stack([np.bincount(g.atomic_numbers.numpy(), minlength=MAX_Z + 1) for g in frames.graphs]).astype(float)
     present = counts.any(0)
     reference = np.zeros(MAX_Z + 1)
-    reference[present] = np.linalg.lstsq(counts[:, present], frames.energy.numpy(), rcond=None)[0]
+    reference[present] = np.linalg.lstsq(counts[:, present], (frames.energy if energies is None else energies).numpy(), rcond=None)[0]
     return reference
 
 # %% ../nbs/10_calculator.ipynb #edb929b0
@@ -163,6 +164,16 @@ def fit_potential(model:CGCNN, # potential to train in place
     return history
 
 # %% ../nbs/10_calculator.ipynb #f9aa153e
+def refit_references(model:CGCNN, # trained potential in eval mode
+                     frames:Frames)->list: # its training frames
+    "`atom_ref` plus the per-element least-squares fit of the model's energy errors on `frames`: removes the composition-linear offset training left."
+    predicted = []
+    with torch.no_grad():
+        for idx in torch.arange(len(frames)).split(64):
+            batch = collate([frames.graphs[i] for i in idx])
+            predicted.append(crystal_sum(atom_energies(model, batch), batch.atom_crystal, batch.n_crystals))
+    return (np.asarray(model.meta['atom_ref']) + fit_atom_references(frames, frames.energy - torch.cat(predicted).to(frames.energy))).tolist()
+
 def train_potential(frames:Frames, # labelled frames (with groups = parent structures)
                     config:ModelConfig|None=None, # architecture (default `potential_config()`)
                     seed:int=0, # seed of weights, split and shuffling
@@ -180,6 +191,7 @@ def train_potential(frames:Frames, # labelled frames (with groups = parent struc
     partial = None if out is None else Path(f'{out}.partial')
     history = fit_potential(model, train_set, val_set if len(val_set) else train_set, seed=seed, state=partial, **fit_kwargs)
     model.eval()
+    model.meta['atom_ref'] = refit_references(model, train_set)
     test = np.mean([potential_loss(model, test_set, idx)[1] for idx in torch.arange(len(test_set)).split(64)], axis=0) if len(test_set) else None
     model.meta.update(history=history, split_groups=[sorted({str(frames.groups[i]) for i in p}) for p in parts],
                       test_errors=None if test is None else dict(zip(('energy_mae', 'force_mae', 'stress_mae_gpa'), map(float, test))))
