@@ -115,24 +115,31 @@ def dask_scaling(n:int=2000, seed:int=12, relax:bool=True):
     write("dask", out)
 
 
+def timed_wall(run:Path)->float:
+    "Seconds the run's calls spent computing, stopped calls included: each call from its start to its last chunk."
+    starts = [json.loads(line)["start"] for line in (run / "calls.jsonl").read_text().splitlines()] + [float("inf")]
+    done = sorted(p.stat().st_mtime for p in (run / "chunks").glob("*.parquet"))
+    return sum(max([t for t in done if a <= t < b], default=a) - a for a, b in zip(starts, starts[1:]))
+
+
 def scale(n:int, relax:bool, workers:int=2, seed:int=13, chunk_size:int=256):
-    "A large run (a rerun resumes it): wall time of this call, peak memory, table size, per-worker throughput."
+    "A large run (a rerun resumes it, a stopped call still counts): wall time, peak memory, table size, per-worker throughput."
     run = ROOT / "bench" / "_work" / f"scale_{n}_{'relax' if relax else 'norelax'}"
     spec = dict(n=n, seed=seed, min_atoms=24, max_atoms=108)
+    (run / "chunks").mkdir(parents=True, exist_ok=True)
+    with open(run / "calls.jsonl", "a") as f: f.write(json.dumps(dict(start=time.time(), workers=workers)) + "\n")
     client = start_client(n_workers=workers)
     try:
-        before = len(list((run / "chunks").glob("*.parquet"))) if run.exists() else 0
-        t0 = time.time(); table = screen(spec, run, ScreenSettings(relax=relax), chunk_size=chunk_size, client=client, progress=True)
-        wall = time.time() - t0
+        table = screen(spec, run, ScreenSettings(relax=relax), chunk_size=chunk_size, client=client, progress=True)
         worker_rss = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values())
     finally: close_client(client)
-    done_now = n - min(n, before * chunk_size)
+    wall = timed_wall(run)
     write(f"scale_{'relax' if relax else 'norelax'}", dict(
-        n_candidates=n, relax=relax, workers=workers, chunks_before=before, candidates_this_call=done_now, wall_s=wall,
-        per_worker_per_s=done_now / wall / workers if done_now else None,
+        n_candidates=n, relax=relax, workers=workers, calls=len((run / "calls.jsonl").read_text().splitlines()),
+        wall_s=wall, per_worker_per_s=n / wall / workers,
         peak_rss_client_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_rss_worker_mb=worker_rss / 1024,
         table_mb=(run / "screen.parquet").stat().st_size / 2**20, errors=int(table["error"].notna().sum()),
-        hours_for_1e6_on_100_workers=(1e6 / (done_now / wall / workers) / 100 / 3600) if done_now else None))
+        hours_for_1e6_on_100_workers=1e6 / (n / wall) * workers / 100 / 3600))
 
 
 if __name__ == "__main__":
