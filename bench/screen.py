@@ -52,10 +52,10 @@ def is2re(workers:int=2):
     try:
         for name, kind, relax in [("relax_then_predict", "unrelaxed", True), ("no_relax", "unrelaxed", False),
                                   ("oracle_relaxed", "oracle_relaxed", False)]:
-            t0, folder = time.time(), IS2RE / "_work" / kind
-            shutil.rmtree(IS2RE / "_work" / name, ignore_errors=True)  # measured afresh: a resumed run would report no wall time
+            t0, folder, run = time.time(), IS2RE / "_work" / kind, IS2RE / "_work" / "runs" / name
+            shutil.rmtree(run, ignore_errors=True)  # measured afresh: a resumed run would report no wall time
             chunk = max(1, -(-len(labels) // (4 * workers)))  # four chunks per worker, so none sits idle
-            table = screen(folder, IS2RE / "_work" / name, ScreenSettings(relax=relax), chunk_size=chunk, client=client,
+            table = screen(folder, run, ScreenSettings(relax=relax), chunk_size=chunk, client=client,
                            progress=False).set_index("id")
             err = table["formation_energy_per_atom"] - labels.loc[table.index, "formation_energy_per_atom"]
             z = err.abs() / table["formation_energy_per_atom_sigma"]
