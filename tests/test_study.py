@@ -117,3 +117,12 @@ def test_potential_md_outputs(study):
 def test_dft_convergence_redraws_without_new_runs(study):
     assert (study / 'dft_convergence.csv').read_text() == (ROOT / 'figures' / 'dft_convergence.csv').read_text()
     assert (study / 'dft_convergence.png').stat().st_size > 10_000
+
+
+def test_every_study_notebook_parses():
+    "The study notebooks that take hours (not run above) at least parse under this Python: a syntax error fails here, not hours into a `make` target."
+    for path in sorted(STUDY.glob('*.ipynb')):
+        for k, cell in enumerate(json.loads(path.read_text())['cells']):
+            if cell['cell_type'] != 'code': continue
+            try: compile(''.join(cell['source']), f'{path.name}, cell {k}', 'exec')
+            except SyntaxError as e: pytest.fail(f'{path.name}, cell {k}: {e}')
