@@ -115,11 +115,13 @@ def dask_scaling(n:int=2000, seed:int=12, relax:bool=True):
     write("dask", out)
 
 
-def timed_wall(run:Path)->float:
-    "Seconds the run's calls spent computing, stopped calls included: each call from its start to its last chunk."
-    starts = [json.loads(line)["start"] for line in (run / "calls.jsonl").read_text().splitlines()] + [float("inf")]
-    done = sorted(p.stat().st_mtime for p in (run / "chunks").glob("*.parquet"))
-    return sum(max([t for t in done if a <= t < b], default=a) - a for a, b in zip(starts, starts[1:]))
+def call_times(run:Path)->list:
+    "(seconds, workers) of each call of a run, stopped calls included: from the call's start to its last finished chunk."
+    calls = [json.loads(line) for line in (run / "calls.jsonl").read_text().splitlines()]
+    ends = [c["start"] for c in calls[1:]] + [float("inf")]
+    done = [p.stat().st_mtime for p in (run / "chunks").glob("*.parquet")]
+    return [(max([t for t in done if c["start"] <= t < end], default=c["start"]) - c["start"], c["workers"])
+            for c, end in zip(calls, ends)]
 
 
 def scale(n:int, relax:bool, workers:int=2, seed:int=13, chunk_size:int=256):
@@ -133,13 +135,14 @@ def scale(n:int, relax:bool, workers:int=2, seed:int=13, chunk_size:int=256):
         table = screen(spec, run, ScreenSettings(relax=relax), chunk_size=chunk_size, client=client, progress=True)
         worker_rss = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values())
     finally: close_client(client)
-    wall = timed_wall(run)
+    times = call_times(run)
+    per_worker = n / sum(seconds * w for seconds, w in times)  # candidates per second per worker, over every call
     write(f"scale_{'relax' if relax else 'norelax'}", dict(
-        n_candidates=n, relax=relax, workers=workers, calls=len((run / "calls.jsonl").read_text().splitlines()),
-        wall_s=wall, per_worker_per_s=n / wall / workers,
-        peak_rss_client_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_rss_worker_mb=worker_rss / 1024,
+        n_candidates=n, relax=relax, calls=[dict(wall_s=seconds, workers=w) for seconds, w in times],
+        wall_s=sum(seconds for seconds, _ in times), per_worker_per_s=per_worker,
+        peak_rss_client_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_rss_worker_mb_last_call=worker_rss / 1024,
         table_mb=(run / "screen.parquet").stat().st_size / 2**20, errors=int(table["error"].notna().sum()),
-        hours_for_1e6_on_100_workers=1e6 / (n / wall) * workers / 100 / 3600))
+        hours_for_1e6_on_100_workers=1e6 / per_worker / 100 / 3600))
 
 
 if __name__ == "__main__":
