@@ -161,7 +161,7 @@ def chgnet_oracle(references:str|Path='data/nirich/references.json', # elemental
 
 def dft_oracle(steps:int=200, # CHGNet pre-relaxation cap
                settings=None, # `dft.DFTSettings` (default: the oracle's defaults)
-               timeout_s:float=3600): # GPAW wall-clock limit per cell
+               timeout_s:float=3600): # GPAW CPU-time limit per cell
     "Objective: minus the GPAW PBE+U band gap (eV) of the CHGNet-relaxed cell (NaN, and kept, if DFT fails)."
     from nirich_cgcnn.dft import dft_label
     def label(record):

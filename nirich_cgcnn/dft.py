@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_dft.ipynb #a69fa15c
 from __future__ import annotations
-import json, os, shutil, signal, subprocess, tempfile, time
+import contextlib, json, math, os, resource, shutil, signal, subprocess, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,7 +14,8 @@ from pymatgen.core import Structure
 from . import dft_worker
 
 # %% auto #0
-__all__ = ['HUBBARD_U', 'HUBBARD_U_SOURCE', 'DFT_PYTHON', 'BASE_MAGMOM', 'DFTSettings', 'initial_magmoms', 'dft_label']
+__all__ = ['HUBBARD_U', 'HUBBARD_U_SOURCE', 'DFT_PYTHON', 'BASE_MAGMOM', 'HUNG_FACTOR', 'DFTSettings', 'initial_magmoms',
+           'dft_label']
 
 # %% ../nbs/07d_dft.ipynb #d85923d5
 HUBBARD_U = {"Co": 3.32, "Mn": 3.9, "Ni": 6.2}  # eV, Materials Project (MP2020), Dudarev, TM d states in oxides/fluorides
@@ -72,6 +73,8 @@ def initial_magmoms(symbols:list, # chemical symbols
     return np.round(m, 3).tolist()
 
 # %% ../nbs/07d_dft.ipynb #de8da791
+HUNG_FACTOR = 4  # a run with no result after this many times its CPU limit in wall time is killed
+
 def _scf_steps(txt:Path)->int:
     "Number of SCF iterations logged so far in a GPAW text file."
     if not txt.exists(): return 0
@@ -83,7 +86,7 @@ def _tail(path:Path, n:int=15)->str:
 def dft_label(structure:Structure, # cell to label
               settings:DFTSettings|None=None, # calculation settings (default: `DFTSettings()`)
               magmoms:list|None=None, # starting moments (μB); default: `initial_magmoms(symbols)`
-              timeout_s:float=1800, # wall-clock limit; the worker's process group is killed after it
+              timeout_s:float=1800, # limit on the run's CPU time (s); a run is also killed at `HUNG_FACTOR` times it in wall time
               python:str|None=None, # interpreter with gpaw (default: $NIRICH_DFT_PYTHON or `DFT_PYTHON`)
               log:str|Path|None=None, # keep the GPAW text log here (default: discarded)
              )->dict:
@@ -110,20 +113,24 @@ def dft_label(structure:Structure, # cell to label
                                  start_new_session=True)
         except OSError as e:
             return base | dict(status="error", converged=False, error=f"cannot start {python}: {e!r}", wall_s=0.0)
+        with contextlib.suppress(ProcessLookupError):  # SIGXCPU at the limit, SIGKILL 5 s of CPU later; no core file
+            resource.prlimit(p.pid, resource.RLIMIT_CPU, (math.ceil(timeout_s), math.ceil(timeout_s) + 5))
+            resource.prlimit(p.pid, resource.RLIMIT_CORE, (0, 0))
         try:
-            out, _ = p.communicate(timeout=timeout_s)
-            status = None
+            out, _ = p.communicate(timeout=HUNG_FACTOR * timeout_s)
+            hung = False
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             out, _ = p.communicate()
-            status = "timeout"
+            hung = True
         wall = time.time() - t0
         if log is not None and txt.exists():
             Path(log).parent.mkdir(parents=True, exist_ok=True); shutil.copy(txt, log)
-        if status is None and res.exists():
+        if not hung and res.exists():
             return base | json.loads(res.read_text()) | dict(wall_s=wall)
-        status = status or "error"
-        error = (f"killed after {timeout_s:.0f} s" if status == "timeout" else
-                 f"worker exited with {p.returncode}: {out.decode(errors='replace')[-2000:]}")
+        if hung: status, error = "timeout", f"killed after {wall:.0f} s of wall time ({HUNG_FACTOR}× its CPU limit)"
+        elif p.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            status, error = "timeout", f"stopped at its limit of {timeout_s:.0f} s of CPU time"
+        else: status, error = "error", f"worker exited with {p.returncode}: {out.decode(errors='replace')[-2000:]}"
         return base | dict(status=status, converged=False, error=error, n_scf_steps=_scf_steps(txt),
                            log_tail=_tail(txt), wall_s=wall)

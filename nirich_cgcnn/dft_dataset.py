@@ -66,7 +66,7 @@ def dft_files(job:tuple, # (record, settings, timeout_s, log_dir)
 def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, relaxed CIFs, id_prop.csv)
                      candidates:list|None=None, # records to label (default: `dft_candidates()`)
                      settings:DFTSettings|None=None, # default `DFTSettings()`
-                     timeout_s:float=1800, # per-cell DFT limit
+                     timeout_s:float=1800, # per-cell DFT CPU-time limit
                      max_atoms:int=24, # skip larger cells
                      limit:int|None=None, # label at most this many now
                      log_dir:str|Path|None="data/nirich/_work/dft_logs", # GPAW logs (git-ignored)
@@ -224,7 +224,7 @@ def main(argv:list|None=None # arguments (default: sys.argv)
     ap.add_argument("--csv", default="data/nirich/dft_labels.csv")
     ap.add_argument("--max-atoms", type=int, default=24)
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--timeout", type=float, default=1800, help="CPU seconds per GPAW run")
     ap.add_argument("--n-generated", type=int, default=48)
     ap.add_argument("--set", choices=["train", "test"], default="train",
                     help="train: small, variant and generated cells; test: the held-out test set (label it into its own --out)")

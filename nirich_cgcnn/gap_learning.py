@@ -307,7 +307,7 @@ def acquire_dft(out='data/nirich/dft', # the DFT training set (labels/, id_prop.
                 until:int=250, # stop at this many converged cells
                 strategy:str='bald-per-cost', batch:int=4, # acquisition (the best per CPU-hour in study 16) and cells per round
                 n_pool:int=1920, pool_dir='data/nirich/_work/gap_pool', # generated candidates (592 distinct with the balanced ones), relaxed cache
-                seed:int=0, client=None, timeout_s:float=1800)->int: # rounds' seed, engine client, per-cell DFT limit
+                seed:int=0, client=None, timeout_s:float=1800)->int: # rounds' seed, engine client, per-cell DFT CPU-time limit
     "Label cells chosen by `strategy` with GPAW until `until` have converged (or the pool is used up); resumable; returns the converged count."
     records = {r.id: r for r in acquisition_pool(n_pool)}
     print(f'{len(records)} distinct candidates in the pool', flush=True)
@@ -399,7 +399,7 @@ def main(argv=None):
     ap.add_argument('--until', type=int, default=250, help='converged cells to reach')
     ap.add_argument('--strategy', choices=GAP_STRATEGIES, default='bald-per-cost', help='how to choose (default: BALD per expected GPAW second, the best per CPU-hour in study 16)'); ap.add_argument('--batch', type=int, default=4)
     ap.add_argument('--model', choices=list(GAP_LEARNERS), default='forest-chgnet', help='what each round fits (the best of study 16 by CV MAE)')
-    ap.add_argument('--n-pool', type=int, default=1920, help='generated candidates drawn (592 distinct configurations with the charge-balanced ones, none a test configuration)'); ap.add_argument('--timeout', type=float, default=1800)
+    ap.add_argument('--n-pool', type=int, default=1920, help='generated candidates drawn (592 distinct configurations with the charge-balanced ones, none a test configuration)'); ap.add_argument('--timeout', type=float, default=1800, help='CPU seconds per GPAW run')
     ap.add_argument('--workers', type=int, default=None, help='LocalCluster worker processes (default: one per core)')
     ap.add_argument('--scheduler', default=None, help='address of a running Dask scheduler (default: a LocalCluster here)')
     a = ap.parse_args(argv)

@@ -38,6 +38,22 @@ def test_mgo_is_a_wide_gap_insulator(mgo):
 def test_timeout_is_recorded_not_raised(mgo):
     r = dft_label(mgo, DFTSettings(kpt_density=0.5), timeout_s=1)
     assert (r["status"], r["converged"]) == ("timeout", False) and r["wall_s"] < 30
+    assert r["error"] == "stopped at its limit of 1 s of CPU time"
+
+
+def fake_interpreter(tmp_path, body):
+    "An executable standing in for the DFT interpreter: a shell script that ignores its arguments."
+    exe = tmp_path / "python"; exe.write_text(f"#!/bin/sh\n{body}\n"); exe.chmod(0o755)
+    return str(exe)
+
+
+def test_limit_counts_cpu_time_and_a_hung_run_is_killed_on_wall_time(mgo, tmp_path):
+    "A busy run stops at its CPU limit; one that uses no CPU (here: sleeps) is killed at HUNG_FACTOR × the limit."
+    from nirich_cgcnn.dft import HUNG_FACTOR
+    busy = dft_label(mgo, timeout_s=2, python=fake_interpreter(tmp_path, "while :; do :; done"))
+    assert busy["status"] == "timeout" and "CPU time" in busy["error"] and 1.5 < busy["wall_s"] < 2 * HUNG_FACTOR
+    hung = dft_label(mgo, timeout_s=1, python=fake_interpreter(tmp_path, "exec sleep 60"))
+    assert hung["status"] == "timeout" and "wall time" in hung["error"] and HUNG_FACTOR <= hung["wall_s"] < HUNG_FACTOR + 5
 
 
 def test_dft_oracle_of_active_learning_minimises_minus_the_gap(mgo):
