@@ -33,8 +33,9 @@ def test_readme_is_short_and_has_its_parts(readme):
     assert 'from nirich_cgcnn.screen import screen' in python and 'nirich-screen --n 1000 --out runs/screen' in cli[0]
     assert '![' in readme and 'docs/howto/' in readme and 'docs/results/' in readme
     from nirich_cgcnn.train import RECIPES
-    table = [line for line in readme.splitlines() if line.startswith('| ')]
-    assert len(table) == 2 + len(RECIPES)  # header, rule, one row per shipped property
+    tables = re.findall(r'((?:^\| .*\n)+)', readme, re.M)
+    models = next(t for t in tables if t.startswith('| property |')).splitlines()
+    assert len(models) == 2 + len(RECIPES)  # header, rule, one row per shipped property
     assert 'GPAW' in readme and 'CHGNet' in readme
 
 
@@ -44,6 +45,18 @@ def test_headline_table_comes_from_metrics_json(readme):
     fe = rows['formation_energy_per_atom']
     line = next(l for l in readme.splitlines() if l.startswith('| formation energy |'))
     assert f"{fe['value']:.3g}" in line and f"{fe['coverage_90']:.2f}" in line and f"{fe['vs_reference']:.2f}" in line
+
+
+def test_scale_table_comes_from_the_scale_benches(readme):
+    import json
+    runs = {'norelax': '| as given (`--no-relax`) |', 'relax': '| relax, then predict (default) |'}
+    for key, start in runs.items():
+        f = ROOT / 'figures' / f'bench_screen_scale_{key}.json'
+        line = next((l for l in readme.splitlines() if l.startswith(start)), None)
+        assert (line is None) == (not f.exists()), key  # a row for each scale run written, none for the others
+        if line:
+            r = json.loads(f.read_text())
+            assert f"| {r['n_candidates']:,} |" in line and f"| {r['per_worker_per_s']:.2f} |" in line and f"| {r['errors']} |" in line
 
 
 def test_python_example_names_real_functions(readme):
