@@ -44,8 +44,8 @@ def start_client(scheduler:str|None=None, # address of a running scheduler (e.g.
     import dask
     from distributed import Client, LocalCluster
     if scheduler: return Client(scheduler)
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,  # a worker holds only the task it runs,
-                          "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1}):  # one malloc arena: see below
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1,  # one malloc arena: see below
+                          "distributed.scheduler.worker-saturation": 1.0}):  # a worker holds only the task it runs,
         cluster = LocalCluster(n_workers=n_workers or os.cpu_count(), threads_per_worker=threads_per_worker,
                                processes=True, dashboard_address=":0", memory_limit=0)  # so only it is blamed if the worker dies
     # (the scheduler serves HTTP anyway; ":0" takes a free port, so clusters running side by side never collide on 8787)
