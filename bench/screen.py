@@ -124,6 +124,11 @@ def call_times(run:Path)->list:
             for c, end in zip(calls, ends)]
 
 
+def error_kinds(errors:pd.Series)->dict:
+    "How many candidates failed with each message, its numbers replaced by #."
+    return errors.dropna().str.replace(r"\d+(\.\d+)?", "#", regex=True).value_counts().to_dict()
+
+
 def scale(n:int, relax:bool, workers:int=2, seed:int=13, chunk_size:int=256):
     "A large run (a rerun resumes it, a stopped call still counts): wall time, peak memory, table size, per-worker throughput."
     run = ROOT / "bench" / "_work" / f"scale_{n}_{'relax' if relax else 'norelax'}"
@@ -135,13 +140,17 @@ def scale(n:int, relax:bool, workers:int=2, seed:int=13, chunk_size:int=256):
         table = screen(spec, run, ScreenSettings(relax=relax), chunk_size=chunk_size, client=client, progress=True)
         worker_rss = max(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values())
     finally: close_client(client)
+    with open(run / "peaks.jsonl", "a") as f:  # this call's peak memory; the run reports the largest of its calls
+        f.write(json.dumps(dict(client_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, worker_mb=worker_rss / 1024)) + "\n")
+    peaks = pd.read_json(run / "peaks.jsonl", lines=True).max()
     times = call_times(run)
     per_worker = n / sum(seconds * w for seconds, w in times)  # candidates per second per worker, over every call
     write(f"scale_{'relax' if relax else 'norelax'}", dict(
         n_candidates=n, relax=relax, calls=[dict(wall_s=seconds, workers=w) for seconds, w in times],
         wall_s=sum(seconds for seconds, _ in times), per_worker_per_s=per_worker,
-        peak_rss_client_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peak_rss_worker_mb_last_call=worker_rss / 1024,
+        peak_rss_client_mb=float(peaks["client_mb"]), peak_rss_worker_mb=float(peaks["worker_mb"]),
         table_mb=(run / "screen.parquet").stat().st_size / 2**20, errors=int(table["error"].notna().sum()),
+        error_kinds=error_kinds(table["error"]),
         hours_for_1e6_on_100_workers=1e6 / per_worker / 100 / 3600))
 
 
