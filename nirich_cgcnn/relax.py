@@ -238,7 +238,10 @@ def refresh_lists(cells:Cells, # the batch; stale neighbour lists are rebuilt in
     for c in torch.nonzero(stale).squeeze(1).tolist():
         mine = atom == c
         try: cells.edges[c] = skin_edges(positions[mine].numpy(), lattices[c].numpy(), cells.numbers[mine].numpy(), radius)
-        except Exception as e: errors[c] = f'no neighbour list ({type(e).__name__}: {e})'; continue
+        except Exception as e:
+            moved = not cells.list_positions[mine].isnan().any()  # it had a list, so the relaxation moved its atoms here
+            errors[c] = f"no neighbour list{' after the relaxation moved its atoms' if moved else ''} ({type(e).__name__}: {e})"
+            continue
         cells.list_positions[mine], cells.list_cells[c] = positions[mine], lattices[c]
     return errors
 
