@@ -88,7 +88,7 @@ def dft_label_folder(out:str|Path="data/nirich/dft", # dataset folder (labels/, 
 # %% ../nbs/07f_dft_dataset.ipynb #450048a7
 DFT_COLUMNS = ["id", "family", "defect_class", "group", "n_atoms", "formula", "band_gap", "gap_direct",
                "fermi_level", "vbm", "cbm", "dft_energy", "dft_energy_per_atom", "magmom", "converged", "status",
-               "n_scf_steps", "wall_s", "chgnet_energy_per_atom", "magmom_start", "gpaw_version", "settings"]
+               "n_scf_steps", "wall_s", "cpu_s", "chgnet_energy_per_atom", "magmom_start", "gpaw_version", "settings"]
 DFT_PROPERTIES = ["band_gap", "fermi_level", "dft_energy_per_atom", "magmom"]
 
 def regap(label:dict # a label JSON with `eigenvalues`, `fermi_level` and `settings`

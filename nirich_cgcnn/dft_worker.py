@@ -91,7 +91,7 @@ def run_job(job:dict, # symbols, cell, positions, magmoms, settings
                 n_scf_steps=int(calc.get_number_of_iterations()), n_ibz_kpoints=nk,
                 kpts_bz=[int(x) for x in calc.wfs.kd.N_c],
                 eigenvalues=np.round(eps, 4).tolist(), k_weights=np.round(wk, 6).tolist(),
-                gpaw_version=gpaw.__version__, wall_s=time.time() - t0)
+                gpaw_version=gpaw.__version__, wall_s=time.time() - t0, cpu_s=time.process_time())  # CPU: this whole process
 
 def _keep_niceness():
     "Give this process' own session the niceness it inherited: Linux schedules sessions (autogroups) fairly whatever their `nice`."

@@ -161,20 +161,20 @@ def comparison_row(name:str, # the model's name in the table
 
 # %% ../nbs/07g_gap_learning.ipynb #a1c0f7e1
 class RunCost:
-    """Expected GPAW seconds per converged label of a cell: E[wall time] / P(its SCF converges within the cap), each
+    """Expected GPAW seconds per converged label of a cell: E[seconds of a run] / P(its SCF converges within the cap), each
     part a random forest fitted on the runs made so far (converged or not)."""
     def __init__(self, seed:int=0, n_trees:int=200, # forests' seed and size
                  min_p:float=0.05): # floor of P(converged): a cell never seen to converge is expensive, not infinitely so
         self.forest, self.min_p = dict(n_estimators=n_trees, min_samples_leaf=2, random_state=seed), min_p
 
-    def fit(self, features:np.ndarray, converged:np.ndarray, wall_s:np.ndarray): # [n, d] features, [n] outcomes and wall seconds of the runs
+    def fit(self, features:np.ndarray, converged:np.ndarray, seconds:np.ndarray): # [n, d] features, [n] outcomes and costs (s) of the runs
         "Fit both forests on the runs."
         self.classifier = RandomForestClassifier(**self.forest).fit(features, np.asarray(converged, bool))
-        self.regressor = RandomForestRegressor(**self.forest).fit(features, np.log(np.maximum(wall_s, 1.0)))  # a run that never started took ~0 s
+        self.regressor = RandomForestRegressor(**self.forest).fit(features, np.log(np.maximum(seconds, 1.0)))  # a run that never started took ~0 s
         return self
 
     def seconds_per_label(self, features:np.ndarray)->np.ndarray: # [m, d] features of candidates
-        "Expected wall seconds per converged label of each candidate."
+        "Expected GPAW seconds per converged label of each candidate."
         classes = list(self.classifier.classes_)
         p = self.classifier.predict_proba(features)[:, classes.index(True)] if True in classes else np.zeros(len(features))
         return np.exp(self.regressor.predict(features)) / np.maximum(p, self.min_p)
@@ -205,21 +205,21 @@ def learning_curve(learner, # `ForestLearner` or `CGCNNLearner` of a set whose e
                    strategy:str, # one of `GAP_STRATEGIES`
                    seed:int=0, # initial runs and random scores
                    start:int=12, step:int=8, # runs to begin with, runs added per round
-                   runs:tuple|None=None)->pd.DataFrame: # (`run_cost_features` [n, d], converged [n], wall seconds [n]) of every cell: the pool then holds capped runs (time spent, no label)
+                   runs:tuple|None=None)->pd.DataFrame: # (`run_cost_features` [n, d], converged [n], cost seconds [n]) of every cell: the pool then holds capped runs (time spent, no label)
     "One row per round: runs made, their CPU-hours (with `runs`), labels used and the test metrics (`comparison_row`) of the learner fitted on them."
     rng, test = np.random.default_rng(seed), np.asarray(test)
-    features, converged, wall_s = runs if runs is not None else (None, np.ones(n, bool), np.full(n, np.nan))
+    features, converged, run_s = runs if runs is not None else (None, np.ones(n, bool), np.full(n, np.nan))
     pool = np.setdiff1d(np.arange(n), test)
     tried, rows = rng.choice(pool, start, replace=False), []
     while True:
         labelled = tried[converged[tried]]
         learner.fit(labelled)
         table = learner.table(test).assign(target=learner.targets[test])
-        rows.append({'strategy': strategy, 'seed': seed, 'n_runs': len(tried), 'cpu_hours': wall_s[tried].sum() / 3600,
+        rows.append({'strategy': strategy, 'seed': seed, 'n_runs': len(tried), 'cpu_hours': run_s[tried].sum() / 3600,
                      'n_labels': len(labelled), **comparison_row(strategy, table)})
         rest = np.setdiff1d(pool, tried)
         if len(rest) == 0: return pd.DataFrame(rows)
-        seconds = (RunCost(seed).fit(features[tried], converged[tried], wall_s[tried]).seconds_per_label(features[rest])
+        seconds = (RunCost(seed).fit(features[tried], converged[tried], run_s[tried]).seconds_per_label(features[rest])
                    if strategy in COST_STRATEGIES else None)
         tried = np.concatenate([tried, rest[np.argsort(-gap_acquisition(strategy, learner, rest, rng, seconds))[:step]]])
 
@@ -267,16 +267,18 @@ def joined(labelled:CrystalDataset, pool:CrystalDataset)->CrystalDataset: # labe
     return concatenated(labelled, unlabelled)
 
 def run_record(out)->tuple: # a DFT set's folder (labels/, `<id>.cif`)
-    "Every GPAW run made in `out`, converged or not: its cells (`CrystalDataset`) and their rows of `dft_table` (`converged`, `wall_s`, ...)."
+    """Every GPAW run made in `out`, converged or not: its cells (`CrystalDataset`) and their rows of `dft_table` (`converged`,
+    `cost_s`: the run's CPU seconds, or its wall seconds where runs before `cpu_s` was recorded have only those)."""
     table = dft_table(out).dropna(subset=['wall_s'])
     table = table[[(Path(out) / f'{i}.cif').is_file() for i in table['id']]].reset_index(drop=True)
     table['converged'] = table['converged'].astype(bool)
+    table['cost_s'] = table['cpu_s'].fillna(table['wall_s'])  # a paused or starved run's wall time is not its cost
     return from_structures([Structure.from_file(Path(out) / f'{i}.cif') for i in table['id']], ids=list(table['id'])), table
 
 def expected_seconds(out, candidates:CrystalDataset, seed:int=0)->np.ndarray: # DFT set's folder, cells not run yet
     "`RunCost.seconds_per_label` of each candidate, learned from every run made in `out`."
     cells, runs = run_record(out)
-    return RunCost(seed).fit(run_cost_features(cells), runs['converged'], runs['wall_s']).seconds_per_label(run_cost_features(candidates))
+    return RunCost(seed).fit(run_cost_features(cells), runs['converged'], runs['cost_s']).seconds_per_label(run_cost_features(candidates))
 
 def next_cells(out, # the DFT training set (labels/, id_prop.csv, acquisitions.csv)
                pool:CrystalDataset, # every candidate (relaxed)

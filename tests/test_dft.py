@@ -33,6 +33,7 @@ def test_mgo_is_a_wide_gap_insulator(mgo):
     assert 3.5 < r["band_gap"] < 5.5 and r["gap_direct"] is True
     assert r["vbm"] < r["fermi_level"] < r["cbm"]
     assert abs(r["magmom"]) < 1e-3 and r["settings"]["hubbard_u"] == {} and r["gpaw_version"]
+    assert 0 < r["cpu_s"] <= r["wall_s"] * 1.1  # the GPAW process's own CPU time: one thread, so at most its wall time
 
 
 def test_timeout_is_recorded_not_raised(mgo):
