@@ -128,9 +128,10 @@ def dft_label(structure:Structure, # cell to label
             Path(log).parent.mkdir(parents=True, exist_ok=True); shutil.copy(txt, log)
         if not hung and res.exists():
             return base | json.loads(res.read_text()) | dict(wall_s=wall)
+        cost = {}  # CPU time is known only when the run stopped at its limit
         if hung: status, error = "timeout", f"killed after {wall:.0f} s of wall time ({HUNG_FACTOR}× its CPU limit)"
         elif p.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            status, error = "timeout", f"stopped at its limit of {timeout_s:.0f} s of CPU time"
+            status, error, cost = "timeout", f"stopped at its limit of {timeout_s:.0f} s of CPU time", dict(cpu_s=float(math.ceil(timeout_s)))
         else: status, error = "error", f"worker exited with {p.returncode}: {out.decode(errors='replace')[-2000:]}"
-        return base | dict(status=status, converged=False, error=error, n_scf_steps=_scf_steps(txt),
-                           log_tail=_tail(txt), wall_s=wall)
+        return base | cost | dict(status=status, converged=False, error=error, n_scf_steps=_scf_steps(txt),
+                                  log_tail=_tail(txt), wall_s=wall)

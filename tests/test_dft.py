@@ -53,8 +53,10 @@ def test_limit_counts_cpu_time_and_a_hung_run_is_killed_on_wall_time(mgo, tmp_pa
     from nirich_cgcnn.dft import HUNG_FACTOR
     busy = dft_label(mgo, timeout_s=2, python=fake_interpreter(tmp_path, "while :; do :; done"))
     assert busy["status"] == "timeout" and "CPU time" in busy["error"] and 1.5 < busy["wall_s"] < 2 * HUNG_FACTOR
+    assert busy["cpu_s"] == 2  # it ran to its limit: the cost model charges the limit
     hung = dft_label(mgo, timeout_s=1, python=fake_interpreter(tmp_path, "exec sleep 60"))
     assert hung["status"] == "timeout" and "wall time" in hung["error"] and HUNG_FACTOR <= hung["wall_s"] < HUNG_FACTOR + 5
+    assert "cpu_s" not in hung  # unknown: the cost model falls back to wall time
 
 
 def test_dft_oracle_of_active_learning_minimises_minus_the_gap(mgo):
