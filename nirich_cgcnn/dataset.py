@@ -426,8 +426,9 @@ labelled configuration, not necessarily the lowest of all {n_distinct}.
 ```
 nirich-data generate --pool {name} --out data/pools/{name}/candidates   # the same configurations, bit for bit
 .venv/bin/python data/pools/prerelax.py                                    # resumes
-data/pools/label_pools.sh                                                  # resumes; skips labelled ids
+data/pools/label_pools.sh {name}   # resumes; skips labelled ids (no argument: every pool)
 nirich-data collect --out data/pools/{name}                                # this card and the tables
+make config-search                                                         # the search benchmark (study 15)
 ```
 """
 
